@@ -1,0 +1,44 @@
+"""
+fastconv: fast, exact, multithreaded N-dimensional convolution on the CPU
+=========================================================================
+
+Convolution and correlation
+---------------------------
+convolve      N-D convolution, SciPy semantics, boundary extensions, axes
+correlate     N-D cross-correlation
+
+Threads and configuration
+-------------------------
+set_workers   context manager for the default thread count
+get_workers   thread count used when ``workers=None``
+show_config   build and runtime configuration
+"""
+
+try:
+    from . import _direct  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised only from a source tree
+    import os as _os
+
+    _here = _os.path.dirname(_os.path.abspath(__file__))
+    raise ImportError(
+        f"fastconv's compiled extension modules could not be imported from {_here} "
+        f"({exc}).\nIf that folder is the fastconv source tree, Python is importing the "
+        "source instead of the installed package (for example because you ran "
+        "`python -m ...` or `python -c` from the repository root). Install fastconv with "
+        "`pip install .` and run from another directory, or run the tests with plain "
+        "`pytest`."
+    ) from exc
+
+from ._build_info import version as __version__
+from ._config import show_config
+from ._convolve import convolve, correlate
+from ._threads import get_workers, set_workers
+
+__all__ = [
+    "convolve",
+    "correlate",
+    "get_workers",
+    "set_workers",
+    "show_config",
+    "__version__",
+]

@@ -1,0 +1,462 @@
+"""Direct N-D correlation kernel (compiled, OpenMP, GIL released).
+
+The Python layer (`fastconv._convolve`) hands this module a problem in
+*correlation form* with the convolved axes last:
+
+    out[b, i_0, ..., i_{D-1}] = sum_t  xe[b, i_0 + t_0 + s_0, ..., i_{D-1} + t_{D-1} + s_{D-1}]
+                                       * w[b, t_0, ..., t_{D-1}]
+
+where ``xe`` is the input extended beyond its edges by the boundary rule and
+``b`` runs over broadcast batch elements (each with its own input and kernel
+offsets).  Inputs are trusted: validation happens in Python.
+
+Work is split into items of (batch element, outer index, block of FC_ROWS
+output rows, chunk of output columns); a static OpenMP schedule hands each
+thread a contiguous range of items, so consecutive row blocks of one thread
+reuse input rows from its L2 cache.  For every item the driver resolves the
+boundary rule into one pointer per input row (rows outside the input point
+into the input itself for wrap/reflect/mirror/nearest, or at a shared row of
+fill values), then calls a register-blocked micro-kernel on contiguous rows:
+the SIMD kernels of ``_simd/`` for float32/float64, a generic loop for
+complex and int64.  Columns near the left and right edges, whose windows
+leave the input, are computed from small per-thread buffers holding just the
+extended edge of each row, so the input is never copied whole.
+"""
+
+cimport cython
+from cython.parallel cimport prange, parallel, threadid
+from libc.string cimport memcpy
+from libc.stdint cimport int64_t
+
+import numpy as np
+cimport numpy as cnp
+
+cnp.import_array()
+
+
+cdef extern from "fc_omp.h" nogil:
+    int fc_openmp_enabled()
+    int fc_max_threads()
+    int fc_thread_num()
+
+
+cdef extern from "direct_simd.h" nogil:
+    enum: FC_ROWS
+    ctypedef void (*fc_rows_f32_fn)(float **, int, float **, int, int, int,
+                                    const float *, Py_ssize_t) noexcept nogil
+    ctypedef void (*fc_rows_f64_fn)(double **, int, double **, int, int, int,
+                                    const double *, Py_ssize_t) noexcept nogil
+    ctypedef struct fc_direct_kernels:
+        fc_rows_f32_fn rows_f32
+        fc_rows_f64_fn rows_f64
+        const char *isa
+    const fc_direct_kernels *fc_direct_select()
+
+
+ctypedef fused num_t:
+    float
+    double
+    float complex
+    double complex
+    int64_t
+
+
+cdef const fc_direct_kernels *_kernels = fc_direct_select()
+
+# Boundary codes shared with fastconv._convolve.
+BOUNDARY_CODES = {'fill': 0, 'wrap': 1, 'reflect': 2, 'mirror': 3, 'nearest': 4}
+cdef enum:
+    B_FILL = 0
+    B_WRAP = 1
+    B_REFLECT = 2
+    B_MIRROR = 3
+    B_NEAREST = 4
+
+cdef enum:
+    # Output columns per work item: bounds the fill row and balances long rows.
+    CHUNK = 4096
+    # Output columns computed per edge buffer, and the granularity of edge
+    # pieces (multiples of every micro-kernel vector width).
+    EDGE = 64
+    EDGE_ALIGN = 16
+    # Below this many multiply-adds per thread, extra threads cost more than they save.
+    MIN_WORK_PER_THREAD = 65536
+
+
+def openmp_enabled():
+    """Return True when the kernels were compiled with OpenMP."""
+    return bool(fc_openmp_enabled())
+
+
+def max_threads():
+    """Threads an OpenMP region started from the calling thread would use."""
+    return fc_max_threads()
+
+
+def simd_level():
+    """Name of the micro-kernel instruction set chosen for this CPU."""
+    return _kernels.isa.decode()
+
+
+def observed_threads(int nthreads):
+    """Run an OpenMP loop on `nthreads` threads and count the threads that ran.
+
+    Used by the test suite to check that this build really is parallel.
+    """
+    cdef int seen[256]
+    cdef int i, count = 0
+    cdef Py_ssize_t it
+    if nthreads < 1 or nthreads > 256:
+        raise ValueError("nthreads must be in [1, 256]")
+    for i in range(256):
+        seen[i] = 0
+    with nogil:
+        for it in prange(nthreads * 64, num_threads=nthreads, schedule='static', chunksize=1):
+            seen[fc_thread_num()] = 1
+    for i in range(256):
+        count += seen[i]
+    return count
+
+
+cdef inline Py_ssize_t _ext(Py_ssize_t c, Py_ssize_t n, int bmode) noexcept nogil:
+    """Index into [0, n) that boundary mode `bmode` reads for position c; -1 = fill."""
+    cdef Py_ssize_t period
+    if c >= 0 and c < n:
+        return c
+    if bmode == B_FILL:
+        return -1
+    if bmode == B_NEAREST:
+        return 0 if c < 0 else n - 1
+    if bmode == B_WRAP:
+        c = c % n
+        return c + n if c < 0 else c
+    if bmode == B_REFLECT:
+        period = 2 * n
+        c = c % period
+        if c < 0:
+            c += period
+        return c if c < n else period - 1 - c
+    # mirror: the edge sample is not repeated
+    if n == 1:
+        return 0
+    period = 2 * n - 2
+    c = c % period
+    if c < 0:
+        c += period
+    return c if c < n else period - c
+
+
+cdef inline Py_ssize_t _round_up(Py_ssize_t v, Py_ssize_t q) noexcept nogil:
+    return (v + q - 1) // q * q
+
+
+cdef inline void _rows_generic(num_t **outs, int nr, num_t **ins, int nplanes, int ka,
+                               int kb, const num_t *w, Py_ssize_t width) noexcept nogil:
+    """Same contract as the SIMD micro-kernels, for complex and integer types."""
+    cdef int o, a, b, p
+    cdef int nrin = nr + ka - 1
+    cdef Py_ssize_t j
+    cdef num_t *orow
+    cdef num_t *src
+    cdef num_t wv
+    for o in range(nr):
+        orow = outs[o]
+        for j in range(width):
+            orow[j] = 0
+        for p in range(nplanes):
+            for a in range(ka):
+                src = ins[p * nrin + o + a]
+                for b in range(kb):
+                    wv = w[(p * ka + a) * kb + b]
+                    for j in range(width):
+                        orow[j] = orow[j] + src[j + b] * wv
+
+
+cdef inline void _rows(num_t **outs, int nr, num_t **ins, int nplanes, int ka, int kb,
+                       const num_t *w, Py_ssize_t width) noexcept nogil:
+    if num_t is float:
+        _kernels.rows_f32(outs, nr, ins, nplanes, ka, kb, w, width)
+    elif num_t is double:
+        _kernels.rows_f64(outs, nr, ins, nplanes, ka, kb, w, width)
+    else:
+        _rows_generic(outs, nr, ins, nplanes, ka, kb, w, width)
+
+
+cdef inline void _segment(num_t **outs, num_t **outs_shifted, int nr, num_t **rows,
+                          num_t **args, int nin, num_t *ebuf, Py_ssize_t edge_len,
+                          num_t *fill_row, num_t fill, Py_ssize_t g0, Py_ssize_t width,
+                          Py_ssize_t scol, Py_ssize_t ncol, int bmode, int nplanes,
+                          int ka, int kb, const num_t *wk, bint buffered) noexcept nogil:
+    """Compute output columns [g0, g0 + width) of one row block.
+
+    With `buffered`, every input row's extended window is first gathered into
+    `ebuf` (used near the left/right edges); otherwise rows are read in place.
+    """
+    cdef int i, o
+    cdef Py_ssize_t t, c, total, cstart, t_lo, t_hi
+    cdef num_t *buf
+    cdef num_t *src
+    for o in range(nr):
+        outs_shifted[o] = outs[o] + g0
+    cstart = g0 + scol
+    if not buffered:
+        for i in range(nin):
+            args[i] = rows[i] + cstart if rows[i] != NULL else fill_row
+    else:
+        total = width + kb - 1
+        t_lo = min(max(-cstart, 0), total)
+        t_hi = max(min(total, ncol - cstart), t_lo)
+        for i in range(nin):
+            src = rows[i]
+            if src == NULL:
+                args[i] = fill_row
+                continue
+            buf = ebuf + i * edge_len
+            for t in range(t_lo):
+                c = _ext(cstart + t, ncol, bmode)
+                buf[t] = src[c] if c >= 0 else fill
+            if t_hi > t_lo:
+                memcpy(buf + t_lo, src + cstart + t_lo, (t_hi - t_lo) * sizeof(num_t))
+            for t in range(t_hi, total):
+                c = _ext(cstart + t, ncol, bmode)
+                buf[t] = src[c] if c >= 0 else fill
+            args[i] = buf
+    _rows(outs_shifted, nr, args, nplanes, ka, kb, wk, width)
+
+
+cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
+                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
+                const Py_ssize_t *s, const Py_ssize_t *xs, int D,
+                const Py_ssize_t *x_off, const Py_ssize_t *w_off,
+                int bmode, num_t fill, num_t *fill_row,
+                num_t **rows, num_t **args, num_t **outs, num_t **outs_shifted,
+                num_t *ebuf, Py_ssize_t edge_len) noexcept nogil:
+    cdef int L = D - 2
+    cdef int ka = <int>k[D - 2]
+    cdef int kb = <int>k[D - 1]
+    cdef Py_ssize_t mrow = m[D - 2], mcol = m[D - 1]
+    cdef Py_ssize_t ncol = n[D - 1], scol = s[D - 1]
+    cdef Py_ssize_t nrb = (mrow + FC_ROWS - 1) // FC_ROWS
+    cdef Py_ssize_t nch = (mcol + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t O = 1, P = 1
+    cdef Py_ssize_t ch, rb, oi, b, t, row0, c0, c1, jL, jR, lo, hi, e0, e1, ew
+    cdef Py_ssize_t tp, to, poff, c, idx, a_d, i_d
+    cdef int d, nr, nrin, o, r, p, nin
+    cdef bint pfill
+    cdef const num_t *wk
+    for d in range(L):
+        O *= m[d]
+        P *= k[d]
+
+    ch = item % nch
+    t = item // nch
+    rb = t % nrb
+    t = t // nrb
+    oi = t % O
+    b = t // O
+
+    row0 = rb * FC_ROWS
+    nr = <int>min(<Py_ssize_t>FC_ROWS, mrow - row0)
+    nrin = nr + ka - 1
+    nin = <int>(P * nrin)
+    c0 = ch * CHUNK
+    c1 = min(c0 + CHUNK, mcol)
+
+    for o in range(nr):
+        outs[o] = op + ((b * O + oi) * mrow + row0 + o) * mcol
+
+    # One pointer per input row (column 0), or NULL for rows entirely in the fill.
+    idx = 0
+    for p in range(P):
+        poff = x_off[b]
+        pfill = False
+        tp = p
+        to = oi
+        for d in range(L - 1, -1, -1):
+            a_d = tp % k[d]
+            tp = tp // k[d]
+            i_d = to % m[d]
+            to = to // m[d]
+            c = _ext(i_d + a_d + s[d], n[d], bmode)
+            if c < 0:
+                pfill = True
+            else:
+                poff = poff + c * xs[d]
+        for r in range(nrin):
+            if pfill:
+                rows[idx] = NULL
+            else:
+                c = _ext(row0 + r + s[D - 2], n[D - 2], bmode)
+                rows[idx] = NULL if c < 0 else xp + poff + c * xs[D - 2]
+            idx += 1
+
+    wk = wp + w_off[b]
+    # Output columns whose windows stay inside the input: [jL, jR).
+    jL = min(max(-scol, 0), mcol)
+    jR = min(max(ncol - kb + 1 - scol, jL), mcol)
+
+    # Left and right edge pieces, whose windows leave the input, go through
+    # small buffers; each is rounded up to a whole number of vectors so the
+    # micro-kernel stays vectorised (the columns it adds are interior ones,
+    # which the middle piece then skips).
+    e1 = c0
+    if jL > c0:
+        e1 = min(c1, c0 + _round_up(jL - c0, EDGE_ALIGN))
+    e0 = c1
+    if jR < c1:
+        e0 = max(e1, c1 - _round_up(c1 - max(jR, c0), EDGE_ALIGN))
+    lo = c0
+    while lo < e1:
+        ew = min(<Py_ssize_t>EDGE, e1 - lo)
+        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+                 lo, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
+        lo += ew
+    if e0 > e1:
+        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+                 e1, e0 - e1, scol, ncol, bmode, <int>P, ka, kb, wk, False)
+    hi = c1
+    while hi > e0:
+        ew = min(<Py_ssize_t>EDGE, hi - e0)
+        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+                 hi - ew, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
+        hi -= ew
+
+
+cdef void _run(num_t *xp, const num_t *wp, num_t *op,
+               const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
+               const Py_ssize_t *s, const Py_ssize_t *xs, int D,
+               const Py_ssize_t *x_off, const Py_ssize_t *w_off, Py_ssize_t nbatch,
+               int bmode, num_t fill, num_t *fill_row, Py_ssize_t fill_len,
+               num_t **rows_ws, num_t **args_ws, num_t **outs_ws, num_t *ebuf_ws,
+               int nin_max, Py_ssize_t edge_len, Py_ssize_t nitems,
+               int nthreads) noexcept nogil:
+    cdef Py_ssize_t i, item
+    cdef int tid
+    for i in range(fill_len):
+        fill_row[i] = fill
+    if nthreads == 1:
+        for item in range(nitems):
+            _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
+                  fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS,
+                  ebuf_ws, edge_len)
+        return
+    for item in prange(nitems, num_threads=nthreads, schedule='static'):
+        tid = threadid()
+        _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
+              fill_row, rows_ws + tid * nin_max, args_ws + tid * nin_max,
+              outs_ws + tid * 2 * FC_ROWS, outs_ws + tid * 2 * FC_ROWS + FC_ROWS,
+              ebuf_ws + tid * nin_max * edge_len, edge_len)
+
+
+def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, xs,
+                     x_off, w_off, int bmode, fill, int nthreads):
+    """Run the direct kernel on a prepared problem (see the module docstring).
+
+    Parameters
+    ----------
+    x : ndarray
+        Input in the compute dtype; element strides `xs` along the D
+        convolved axes (the last one 1), batch offsets `x_off` in elements.
+    w : ndarray
+        C-contiguous kernels in correlation form; kernel of batch element j
+        starts `w_off[j]` elements into `w`.
+    out : ndarray
+        C-contiguous output of shape ``(nbatch, *m)`` (any batch shape).
+    n, k, m, s : sequence of int
+        Input length, kernel length, output length and start offset per
+        convolved axis (D >= 2; callers add a unit axis for 1-D problems).
+    bmode : int
+        A value of `BOUNDARY_CODES`.
+    fill : scalar
+        Value of the input outside its edges for ``bmode == 0``.
+    nthreads : int
+        Upper bound on OpenMP threads.
+    """
+    cdef Py_ssize_t D = len(n)
+    cdef const Py_ssize_t[::1] n_ = np.asarray(n, dtype=np.intp)
+    cdef const Py_ssize_t[::1] k_ = np.asarray(k, dtype=np.intp)
+    cdef const Py_ssize_t[::1] m_ = np.asarray(m, dtype=np.intp)
+    cdef const Py_ssize_t[::1] s_ = np.asarray(s, dtype=np.intp)
+    cdef const Py_ssize_t[::1] xs_ = np.asarray(xs, dtype=np.intp)
+    cdef const Py_ssize_t[::1] xo_ = np.ascontiguousarray(x_off, dtype=np.intp)
+    cdef const Py_ssize_t[::1] wo_ = np.ascontiguousarray(w_off, dtype=np.intp)
+    cdef Py_ssize_t nbatch = xo_.shape[0]
+    cdef Py_ssize_t P = 1, O = 1, d, nitems, work, edge_len, fill_len
+    cdef int nin_max
+
+    if D < 2 or xs_[D - 1] != 1 or not out.flags.c_contiguous or not w.flags.c_contiguous:
+        raise ValueError("correlate_direct: malformed problem")
+    for d in range(D - 2):
+        P *= k_[d]
+        O *= m_[d]
+    nitems = (nbatch * O * ((m_[D - 2] + FC_ROWS - 1) // FC_ROWS)
+              * ((m_[D - 1] + CHUNK - 1) // CHUNK))
+    if nitems == 0:
+        return out
+    work = out.size * w.size // max(wo_.shape[0], 1)
+    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nitems, work // MIN_WORK_PER_THREAD))
+    nin_max = <int>(P * (FC_ROWS + k_[D - 2] - 1))
+    edge_len = EDGE + k_[D - 1] - 1
+    fill_len = CHUNK + k_[D - 1]
+
+    dtype = out.dtype
+    rows_ws = np.empty(nthreads * nin_max, dtype=np.uintp)
+    args_ws = np.empty(nthreads * nin_max, dtype=np.uintp)
+    outs_ws = np.empty(nthreads * 2 * FC_ROWS, dtype=np.uintp)
+    ebuf_ws = np.empty(nthreads * nin_max * edge_len, dtype=dtype)
+    fill_row = np.empty(fill_len, dtype=dtype)
+
+    cdef void *xp = cnp.PyArray_DATA(x)
+    cdef void *wp = cnp.PyArray_DATA(w)
+    cdef void *op = cnp.PyArray_DATA(out)
+    cdef void *rp = cnp.PyArray_DATA(rows_ws)
+    cdef void *ap = cnp.PyArray_DATA(args_ws)
+    cdef void *outp = cnp.PyArray_DATA(outs_ws)
+    cdef void *ep = cnp.PyArray_DATA(ebuf_ws)
+    cdef void *fp = cnp.PyArray_DATA(fill_row)
+    cdef float fill_f
+    cdef double fill_d
+    cdef float complex fill_c
+    cdef double complex fill_z
+    cdef int64_t fill_i
+
+    if dtype == np.float32:
+        fill_f = fill
+        with nogil:
+            _run(<float *>xp, <const float *>wp, <float *>op, &n_[0], &k_[0], &m_[0], &s_[0],
+                 &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_f, <float *>fp,
+                 fill_len, <float **>rp, <float **>ap, <float **>outp, <float *>ep,
+                 nin_max, edge_len, nitems, nthreads)
+    elif dtype == np.float64:
+        fill_d = fill
+        with nogil:
+            _run(<double *>xp, <const double *>wp, <double *>op, &n_[0], &k_[0], &m_[0], &s_[0],
+                 &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_d, <double *>fp,
+                 fill_len, <double **>rp, <double **>ap, <double **>outp, <double *>ep,
+                 nin_max, edge_len, nitems, nthreads)
+    elif dtype == np.complex64:
+        fill_c = fill
+        with nogil:
+            _run(<float complex *>xp, <const float complex *>wp, <float complex *>op,
+                 &n_[0], &k_[0], &m_[0], &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch,
+                 bmode, fill_c, <float complex *>fp, fill_len, <float complex **>rp,
+                 <float complex **>ap, <float complex **>outp, <float complex *>ep,
+                 nin_max, edge_len, nitems, nthreads)
+    elif dtype == np.complex128:
+        fill_z = fill
+        with nogil:
+            _run(<double complex *>xp, <const double complex *>wp, <double complex *>op,
+                 &n_[0], &k_[0], &m_[0], &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch,
+                 bmode, fill_z, <double complex *>fp, fill_len, <double complex **>rp,
+                 <double complex **>ap, <double complex **>outp, <double complex *>ep,
+                 nin_max, edge_len, nitems, nthreads)
+    elif dtype == np.int64:
+        fill_i = fill
+        with nogil:
+            _run(<int64_t *>xp, <const int64_t *>wp, <int64_t *>op, &n_[0], &k_[0], &m_[0],
+                 &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_i,
+                 <int64_t *>fp, fill_len, <int64_t **>rp, <int64_t **>ap,
+                 <int64_t **>outp, <int64_t *>ep, nin_max, edge_len, nitems, nthreads)
+    else:
+        raise TypeError(f"correlate_direct: unsupported compute dtype {dtype}")
+    return out

@@ -1,0 +1,25 @@
+/* Picks the micro-kernels for the running CPU once, at first use. */
+#include "direct_simd.h"
+
+static const fc_direct_kernels fc_kernels_base = {
+    fc_rows_f32_base, fc_rows_f64_base, "baseline"};
+
+#if defined(FC_X86_DISPATCH)
+static const fc_direct_kernels fc_kernels_avx2 = {
+    fc_rows_f32_avx2, fc_rows_f64_avx2, "AVX2+FMA"};
+static const fc_direct_kernels fc_kernels_avx512 = {
+    fc_rows_f32_avx512, fc_rows_f64_avx512, "AVX-512"};
+#endif
+
+const fc_direct_kernels *
+fc_direct_select(void)
+{
+#if defined(FC_X86_DISPATCH)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
+        return &fc_kernels_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return &fc_kernels_avx2;
+#endif
+    return &fc_kernels_base;
+}

@@ -1,0 +1,32 @@
+/*
+ * Instantiates the micro-kernels of direct_simd_impl.h for one instruction
+ * set.  meson compiles this file once per ISA with -DFC_ISA_SUFFIX=...,
+ * -DFC_VEC_BYTES=... and the matching -m flags.
+ */
+#include <string.h>
+#include "direct_simd.h"
+
+#ifndef FC_ISA_SUFFIX
+#define FC_ISA_SUFFIX base
+#endif
+#ifndef FC_VEC_BYTES
+#define FC_VEC_BYTES 16
+#endif
+#ifndef FC_CBLOCKS
+#define FC_CBLOCKS 2
+#endif
+
+#define FC_CAT_(a, b, c) a##b##_##c
+#define FC_CAT(a, b, c) FC_CAT_(a, b, c)
+
+#define FC_T float
+#define FC_TS f32
+#include "direct_simd_impl.h"
+#undef FC_T
+#undef FC_TS
+
+#define FC_T double
+#define FC_TS f64
+#include "direct_simd_impl.h"
+#undef FC_T
+#undef FC_TS

@@ -1,0 +1,54 @@
+/*
+ * Register-blocked direct correlation micro-kernels.
+ *
+ * One kernel call computes up to FC_ROWS consecutive output rows of an N-D
+ * correlation, for `width` consecutive output columns:
+ *
+ *   out_rows[o][j] = sum_{p < nplanes} sum_{a < ka} sum_{b < kb}
+ *                    in_rows[p * (nrows + ka - 1) + o + a][j + b] * w[(p * ka + a) * kb + b]
+ *
+ * The caller resolves boundary extension and strides into row pointers, so
+ * the kernel only ever reads contiguous rows.  Each input row is loaded once
+ * per tap column and reused for every output row that needs it, which keeps
+ * the loads per FMA well below one.
+ *
+ * The kernels are compiled once per instruction set (AVX-512, AVX2+FMA, the
+ * baseline) and `fc_direct_select` picks the best one the running CPU
+ * supports, so a wheel never executes an instruction the CPU lacks.
+ */
+#ifndef FASTCONV_DIRECT_SIMD_H
+#define FASTCONV_DIRECT_SIMD_H
+
+#include <stddef.h>
+
+#define FC_ROWS 4
+
+typedef void (*fc_rows_f32_fn)(float **out_rows, int nrows, float **in_rows,
+                               int nplanes, int ka, int kb, const float *w,
+                               ptrdiff_t width);
+typedef void (*fc_rows_f64_fn)(double **out_rows, int nrows, double **in_rows,
+                               int nplanes, int ka, int kb, const double *w,
+                               ptrdiff_t width);
+
+typedef struct {
+    fc_rows_f32_fn rows_f32;
+    fc_rows_f64_fn rows_f64;
+    const char *isa;
+} fc_direct_kernels;
+
+/* Best kernel set for the running CPU (decided once, then cached). */
+const fc_direct_kernels *fc_direct_select(void);
+
+#define FC_DECLARE_ISA(sfx)                                                      \
+    void fc_rows_f32_##sfx(float **, int, float **, int, int, int,               \
+                           const float *, ptrdiff_t);                            \
+    void fc_rows_f64_##sfx(double **, int, double **, int, int, int,             \
+                           const double *, ptrdiff_t);
+
+FC_DECLARE_ISA(base)
+#if defined(FC_X86_DISPATCH)
+FC_DECLARE_ISA(avx2)
+FC_DECLARE_ISA(avx512)
+#endif
+
+#endif

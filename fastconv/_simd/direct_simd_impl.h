@@ -1,0 +1,130 @@
+/*
+ * Template body, included by direct_simd.c with FC_T (float or double),
+ * FC_TS (f32/f64), FC_VEC_BYTES and FC_CBLOCKS defined.
+ *
+ * Why this vectorises: the accumulators are GCC/Clang vector-extension
+ * values (`vector_size`), so every `acc += w * v` is one SIMD FMA (with
+ * -ffp-contract=fast) of the width the ISA flags of this translation unit
+ * allow; no reliance on the auto-vectoriser.  `fc_taps` is always inlined
+ * with compile-time (lo, hi, C), so its loops over output rows and column
+ * blocks unroll completely and the FC_ROWS x FC_CBLOCKS accumulators live in
+ * registers for the whole tap loop.
+ */
+#define FC_VT FC_CAT(fc_vec_, FC_TS, FC_ISA_SUFFIX)
+#define FC_VTU FC_CAT(fc_uvec_, FC_TS, FC_ISA_SUFFIX)
+#define FC_FN(name) FC_CAT(name, FC_TS, FC_ISA_SUFFIX)
+
+typedef FC_T FC_VT __attribute__((vector_size(FC_VEC_BYTES)));
+/* Same vector with element alignment: dereferencing it is an unaligned load. */
+typedef FC_T FC_VTU __attribute__((vector_size(FC_VEC_BYTES), aligned(sizeof(FC_T)), may_alias));
+
+#define FC_NL ((ptrdiff_t)(FC_VEC_BYTES / sizeof(FC_T)))
+
+static inline __attribute__((always_inline)) void
+FC_FN(fc_taps)(const int lo, const int hi, const int C, const FC_T *src,
+               const FC_T *wr, const int kb, FC_VT acc[FC_ROWS][FC_CBLOCKS])
+{
+    /* Input row r feeds output rows lo..hi with kernel rows r-lo..r-hi;
+       wr points at kernel row r, so output row o uses wr[b - o*kb]. */
+    for (int b = 0; b < kb; ++b) {
+        FC_VT v[FC_CBLOCKS];
+        for (int c = 0; c < C; ++c)
+            v[c] = *(const FC_VTU *)(src + b + c * FC_NL);
+        for (int o = lo; o <= hi; ++o) {
+            /* scalar - zero vector: an exact broadcast the compiler folds (adding
+               +0.0 would not be an identity for -0.0). */
+            const FC_VT wv = wr[b - o * kb] - (FC_VT){0};
+            for (int c = 0; c < C; ++c)
+                acc[o][c] += wv * v[c];
+        }
+    }
+}
+
+#define FC_TAPS_CASE(LO, HI)                                                   \
+    case (LO) * FC_ROWS + (HI):                                                \
+        FC_FN(fc_taps)(LO, HI, C, src, wr, kb, acc);                           \
+        break;
+
+static inline __attribute__((always_inline)) void
+FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
+                const int nplanes, const int ka, const int kb, const FC_T *w,
+                const ptrdiff_t j)
+{
+    FC_VT acc[FC_ROWS][FC_CBLOCKS];
+    for (int o = 0; o < FC_ROWS; ++o)
+        for (int c = 0; c < C; ++c)
+            acc[o][c] = (FC_VT){0};
+
+    const int nrin = nrows + ka - 1;
+    for (int p = 0; p < nplanes; ++p) {
+        FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
+        const FC_T *wp = w + (ptrdiff_t)p * ka * kb;
+        for (int r = 0; r < nrin; ++r) {
+            const int lo = r - ka + 1 > 0 ? r - ka + 1 : 0;
+            const int hi = r < nrows - 1 ? r : nrows - 1;
+            const FC_T *src = rows[r] + j;
+            const FC_T *wr = wp + (ptrdiff_t)r * kb;
+            /* One specialised tap loop per (lo, hi): branch-free inner loops. */
+            switch (lo * FC_ROWS + hi) {
+                FC_TAPS_CASE(0, 0) FC_TAPS_CASE(0, 1) FC_TAPS_CASE(0, 2)
+                FC_TAPS_CASE(0, 3) FC_TAPS_CASE(1, 1) FC_TAPS_CASE(1, 2)
+                FC_TAPS_CASE(1, 3) FC_TAPS_CASE(2, 2) FC_TAPS_CASE(2, 3)
+                FC_TAPS_CASE(3, 3)
+                default: break;
+            }
+        }
+    }
+    for (int o = 0; o < FC_ROWS; ++o) {
+        if (o < nrows) {
+            for (int c = 0; c < C; ++c)
+                *(FC_VTU *)(out_rows[o] + j + c * FC_NL) = acc[o][c];
+        }
+    }
+}
+
+/* Narrow rows (fewer columns than one vector): plain scalar sums. */
+static void
+FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
+                 int ka, int kb, const FC_T *w, ptrdiff_t width)
+{
+    const int nrin = nrows + ka - 1;
+    for (int o = 0; o < nrows; ++o) {
+        for (ptrdiff_t j = 0; j < width; ++j) {
+            FC_T sum = 0;
+            for (int p = 0; p < nplanes; ++p)
+                for (int a = 0; a < ka; ++a) {
+                    const FC_T *src = in_rows[(ptrdiff_t)p * nrin + o + a] + j;
+                    const FC_T *wr = w + ((ptrdiff_t)p * ka + a) * kb;
+                    for (int b = 0; b < kb; ++b)
+                        sum += src[b] * wr[b];
+                }
+            out_rows[o][j] = sum;
+        }
+    }
+}
+
+void
+FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
+               int ka, int kb, const FC_T *w, ptrdiff_t width)
+{
+    const ptrdiff_t block = FC_CBLOCKS * FC_NL;
+    ptrdiff_t j = 0;
+    if (width < FC_NL) {
+        FC_FN(fc_scalar)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width);
+        return;
+    }
+    for (; j + block <= width; j += block)
+        FC_FN(fc_block)(FC_CBLOCKS, out_rows, nrows, in_rows, nplanes, ka, kb, w, j);
+    for (; j + FC_NL <= width; j += FC_NL)
+        FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, j);
+    /* The last partial vector overlaps the previous one: those outputs are
+       recomputed with the same operations, so they are written unchanged. */
+    if (j < width)
+        FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, width - FC_NL);
+}
+
+#undef FC_VT
+#undef FC_VTU
+#undef FC_FN
+#undef FC_NL
+#undef FC_TAPS_CASE

@@ -1,0 +1,91 @@
+"""Argument checking shared by the public functions (one place for errors)."""
+
+import operator
+
+import numpy as np
+
+MODES = ("full", "same", "valid")
+BOUNDARIES = {
+    "fill": "fill",
+    "wrap": "wrap",
+    "symm": "reflect",
+    "reflect": "reflect",
+    "mirror": "mirror",
+    "nearest": "nearest",
+}
+
+
+def as_numeric_array(value, name):
+    """Return `value` as an ndarray of a supported numeric dtype (never copied)."""
+    arr = np.asarray(value)
+    dt = arr.dtype
+    if dt.kind not in "biufc":
+        raise TypeError(f"{name} must be a numeric array, got dtype {dt}")
+    if (dt.kind == "f" and dt.itemsize > 8) or (dt.kind == "c" and dt.itemsize > 16):
+        raise TypeError(
+            f"{name} has dtype {dt}: extended precision is not supported; "
+            "convert to float64/complex128 first"
+        )
+    return arr
+
+
+def check_choice(value, name, choices):
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(
+            f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}"
+        )
+    return value
+
+
+def check_boundary(boundary):
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
+        raise ValueError(
+            "boundary must be one of 'fill', 'wrap', 'symm', 'reflect', 'mirror', "
+            f"'nearest'; got {boundary!r}"
+        )
+    return BOUNDARIES[boundary]
+
+
+def normalize_axes(axes, ndim):
+    """Sorted tuple of distinct non-negative axes; None means all axes."""
+    if axes is None:
+        return tuple(range(ndim))
+    if np.ndim(axes) == 0:
+        axes = [axes]
+    out = []
+    for ax in axes:
+        if isinstance(ax, bool):
+            raise TypeError(f"axes must be integers, got {ax!r}")
+        try:
+            ax = operator.index(ax)
+        except TypeError:
+            raise TypeError(f"axes must be integers, got {ax!r}") from None
+        if not -ndim <= ax < ndim:
+            raise ValueError(f"axes entry {ax} is out of range for arrays with {ndim} dimensions")
+        out.append(ax % ndim)
+    if not out:
+        raise ValueError("axes, when given, must not be empty")
+    if len(set(out)) != len(out):
+        raise ValueError(f"axes must not contain duplicates, got {tuple(axes)}")
+    return tuple(sorted(out))
+
+
+def check_fillvalue(fillvalue, result_dtype):
+    """Return fillvalue as a 0-d array of `result_dtype`."""
+    fv = np.asarray(fillvalue)
+    if fv.size != 1:
+        raise ValueError("fillvalue must be a scalar or an array with one element")
+    if fv.dtype.kind not in "biufc":
+        raise TypeError(f"fillvalue must be a number, got {fillvalue!r}")
+    fv = fv.reshape(())
+    if fv.dtype.kind == "c" and result_dtype.kind != "c":
+        if fv.imag != 0:
+            raise TypeError(
+                f"fillvalue {fillvalue!r} is complex but the result dtype is {result_dtype}"
+            )
+        fv = fv.real
+    if result_dtype.kind in "iub" and fv.dtype.kind in "fc":
+        if not np.isfinite(fv):
+            raise ValueError(f"fillvalue {fillvalue!r} cannot be used with integer inputs")
+    with np.errstate(all="ignore"):
+        return fv.astype(result_dtype, casting="unsafe")
