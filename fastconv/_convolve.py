@@ -48,8 +48,14 @@ def _layout_for_kernel(arr, dtype):
     return arr if ok else np.ascontiguousarray(arr)
 
 
+_NO_BATCH = np.zeros(1, dtype=np.intp)
+_NO_BATCH.flags.writeable = False
+
+
 def _batch_offsets(strides, shape, out_shape, itemsize):
     """Element offset of every broadcast batch element (C order of out_shape)."""
+    if not out_shape:
+        return _NO_BATCH
     off = np.zeros((1,) * len(out_shape), dtype=np.intp)
     for i, (length, stride) in enumerate(zip(shape, strides)):
         if length > 1:
@@ -131,8 +137,9 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
         )
 
     order = batch_axes + list(conv_axes)
-    xt = x.transpose(order)
-    vt = v.transpose(order)
+    identity_order = order == list(range(ndim))
+    xt = x if identity_order else x.transpose(order)
+    vt = v if identity_order else v.transpose(order)
     if len(conv_axes) == 1:
         # The kernel works on (rows, columns); a 1-D problem is a single row.
         xt = xt[..., np.newaxis, :]
@@ -147,8 +154,11 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
     xs[-1] = 1
     x_off = _batch_offsets(xt.strides[:nb], xt.shape[:nb], batch_out, isz)
     ksize = math.prod(k)
-    w_index = np.arange(math.prod(vc.shape[:nb]), dtype=np.intp).reshape(vc.shape[:nb])
-    w_off = np.ascontiguousarray(np.broadcast_to(w_index, batch_out).ravel() * ksize)
+    if nb:
+        w_index = np.arange(math.prod(vc.shape[:nb]), dtype=np.intp).reshape(vc.shape[:nb])
+        w_off = np.ascontiguousarray(np.broadcast_to(w_index, batch_out).ravel() * ksize)
+    else:
+        w_off = _NO_BATCH
 
     out = np.empty(tuple(batch_out) + tuple(m), dtype=compute_dtype)
     fill_value = fill.astype(compute_dtype).item()
@@ -157,7 +167,8 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
 
     if len(conv_axes) == 1:
         out = out[..., 0, :]
-    out = out.transpose(np.argsort(order))
+    if not identity_order:
+        out = out.transpose([order.index(a) for a in range(ndim)])
     if result_dtype == np.bool_:
         out = out != 0
     elif out.dtype != result_dtype:

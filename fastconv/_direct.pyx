@@ -51,6 +51,7 @@ cdef extern from "direct_simd.h" nogil:
         fc_rows_f64_fn rows_f64
         const char *isa
     const fc_direct_kernels *fc_direct_select()
+    const fc_direct_kernels *fc_direct_by_name(const char *name)
 
 
 ctypedef fused num_t:
@@ -62,6 +63,15 @@ ctypedef fused num_t:
 
 
 cdef const fc_direct_kernels *_kernels = fc_direct_select()
+
+
+def _init_simd_from_environment():
+    # FASTCONV_SIMD=baseline|AVX2+FMA|AVX-512 caps the instruction set (for
+    # debugging and for testing every variant on one machine).
+    import os
+    name = os.environ.get("FASTCONV_SIMD")
+    if name:
+        set_simd_level(name)
 
 # Boundary codes shared with fastconv._convolve.
 BOUNDARY_CODES = {'fill': 0, 'wrap': 1, 'reflect': 2, 'mirror': 3, 'nearest': 4}
@@ -96,6 +106,28 @@ def max_threads():
 def simd_level():
     """Name of the micro-kernel instruction set chosen for this CPU."""
     return _kernels.isa.decode()
+
+
+def set_simd_level(name):
+    """Use the micro-kernels compiled for instruction set `name`.
+
+    Not thread-safe: meant for tests and debugging. Returns the previous name.
+
+    Raises
+    ------
+    ValueError
+        If `name` was not compiled in or the CPU does not support it.
+    """
+    global _kernels
+    cdef const fc_direct_kernels *chosen = fc_direct_by_name(name.encode())
+    if chosen == NULL:
+        raise ValueError(f"SIMD level {name!r} is not available on this build/CPU")
+    previous = simd_level()
+    _kernels = chosen
+    return previous
+
+
+_init_simd_from_environment()
 
 
 def observed_threads(int nthreads):
@@ -330,7 +362,7 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
                num_t **rows_ws, num_t **args_ws, num_t **outs_ws, num_t *ebuf_ws,
                int nin_max, Py_ssize_t edge_len, Py_ssize_t nitems,
                int nthreads) noexcept nogil:
-    cdef Py_ssize_t i, item
+    cdef Py_ssize_t i, item, chunk
     cdef int tid
     for i in range(fill_len):
         fill_row[i] = fill
@@ -340,7 +372,11 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
                   fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS,
                   ebuf_ws, edge_len)
         return
-    for item in prange(nitems, num_threads=nthreads, schedule='static'):
+    # Dynamic chunks of consecutive items: a thread still reuses the input rows
+    # of its previous row block from cache, and a thread that loses its core
+    # to another process does not hold the others back at the final barrier.
+    chunk = max(1, nitems // (8 * nthreads))
+    for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
         tid = threadid()
         _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
               fill_row, rows_ws + tid * nin_max, args_ws + tid * nin_max,

@@ -72,6 +72,8 @@ def normalize_axes(axes, ndim):
 
 def check_fillvalue(fillvalue, result_dtype):
     """Return fillvalue as a 0-d array of `result_dtype`."""
+    if type(fillvalue) is int and fillvalue == 0:
+        return np.zeros((), dtype=result_dtype)
     fv = np.asarray(fillvalue)
     if fv.size != 1:
         raise ValueError("fillvalue must be a scalar or an array with one element")

@@ -36,8 +36,11 @@ typedef struct {
     const char *isa;
 } fc_direct_kernels;
 
-/* Best kernel set for the running CPU (decided once, then cached). */
+/* Best kernel set for the running CPU. */
 const fc_direct_kernels *fc_direct_select(void);
+/* Kernel set by name ("baseline", "AVX2+FMA", "AVX-512"); NULL when not
+   compiled in or not supported by the running CPU. */
+const fc_direct_kernels *fc_direct_by_name(const char *name);
 
 #define FC_DECLARE_ISA(sfx)                                                      \
     void fc_rows_f32_##sfx(float **, int, float **, int, int, int,               \

@@ -82,6 +82,66 @@ FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
     }
 }
 
+/* Fully unrolled block for a kernel of compile-time KA x KB taps per plane
+   and a full block of FC_ROWS output rows: no tap loops, no dispatch on
+   (lo, hi), weights broadcast straight from memory operands. */
+static inline __attribute__((always_inline)) void
+FC_FN(fc_block_fixed)(const int C, const int KA, const int KB, FC_T **out_rows,
+                      FC_T **in_rows, const int nplanes, const FC_T *w,
+                      const ptrdiff_t j)
+{
+    FC_VT acc[FC_ROWS][FC_CBLOCKS];
+    for (int o = 0; o < FC_ROWS; ++o)
+        for (int c = 0; c < C; ++c)
+            acc[o][c] = (FC_VT){0};
+    const int nrin = FC_ROWS + KA - 1;
+    for (int p = 0; p < nplanes; ++p) {
+        FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
+        const FC_T *wp = w + (ptrdiff_t)p * KA * KB;
+        /* Hide wp's value so the compiler does not hoist KA*KB broadcast
+           weights out of the column loop into registers (they would spill);
+           re-reading them as broadcast memory operands is nearly free. */
+        __asm__("" : "+r"(wp));
+#pragma GCC unroll 16
+        for (int r = 0; r < nrin; ++r) {
+            const FC_T *src = rows[r] + j;
+#pragma GCC unroll 16
+            for (int b = 0; b < KB; ++b) {
+                FC_VT v[FC_CBLOCKS];
+#pragma GCC unroll 4
+                for (int c = 0; c < C; ++c)
+                    v[c] = *(const FC_VTU *)(src + b + c * FC_NL);
+#pragma GCC unroll 8
+                for (int o = 0; o < FC_ROWS; ++o) {
+                    if (r - o >= 0 && r - o < KA) {
+                        const FC_VT wv = wp[(r - o) * KB + b] - (FC_VT){0};
+#pragma GCC unroll 4
+                        for (int c = 0; c < C; ++c)
+                            acc[o][c] += wv * v[c];
+                    }
+                }
+            }
+        }
+    }
+    for (int o = 0; o < FC_ROWS; ++o)
+        for (int c = 0; c < C; ++c)
+            *(FC_VTU *)(out_rows[o] + j + c * FC_NL) = acc[o][c];
+}
+
+static inline __attribute__((always_inline)) void
+FC_FN(fc_row_loop_fixed)(FC_T **out_rows, FC_T **in_rows, int nplanes,
+                         const int KA, const int KB, const FC_T *w, ptrdiff_t width)
+{
+    const ptrdiff_t block = FC_CBLOCKS * FC_NL;
+    ptrdiff_t j = 0;
+    for (; j + block <= width; j += block)
+        FC_FN(fc_block_fixed)(FC_CBLOCKS, KA, KB, out_rows, in_rows, nplanes, w, j);
+    for (; j + FC_NL <= width; j += FC_NL)
+        FC_FN(fc_block_fixed)(1, KA, KB, out_rows, in_rows, nplanes, w, j);
+    if (j < width)
+        FC_FN(fc_block_fixed)(1, KA, KB, out_rows, in_rows, nplanes, w, width - FC_NL);
+}
+
 /* Narrow rows (fewer columns than one vector): plain scalar sums. */
 static void
 FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
@@ -103,16 +163,14 @@ FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
     }
 }
 
-void
-FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
-               int ka, int kb, const FC_T *w, ptrdiff_t width)
+/* The whole row for one tap-column count; `kb` is a compile-time constant
+   when the caller below passes a literal, so the tap loops unroll fully. */
+static inline __attribute__((always_inline)) void
+FC_FN(fc_row_loop)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
+                   int ka, const int kb, const FC_T *w, ptrdiff_t width)
 {
     const ptrdiff_t block = FC_CBLOCKS * FC_NL;
     ptrdiff_t j = 0;
-    if (width < FC_NL) {
-        FC_FN(fc_scalar)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width);
-        return;
-    }
     for (; j + block <= width; j += block)
         FC_FN(fc_block)(FC_CBLOCKS, out_rows, nrows, in_rows, nplanes, ka, kb, w, j);
     for (; j + FC_NL <= width; j += FC_NL)
@@ -121,6 +179,32 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
        recomputed with the same operations, so they are written unchanged. */
     if (j < width)
         FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, width - FC_NL);
+}
+
+void
+FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
+                int ka, int kb, const FC_T *w, ptrdiff_t width)
+{
+    if (width < FC_NL) {
+        FC_FN(fc_scalar)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width);
+        return;
+    }
+    /* Small kernels are the common case and the most loop-overhead bound:
+       square 3x3 and 5x5 (per plane) get fully unrolled blocks (measured:
+       larger ones spill registers and run faster through fc_row_loop). */
+    if (nrows == FC_ROWS && ka == kb) {
+        switch (kb) {
+        case 3: FC_FN(fc_row_loop_fixed)(out_rows, in_rows, nplanes, 3, 3, w, width); return;
+        case 5: FC_FN(fc_row_loop_fixed)(out_rows, in_rows, nplanes, 5, 5, w, width); return;
+        default: break;
+        }
+    }
+    switch (kb) {
+    case 3: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 3, w, width); break;
+    case 5: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 5, w, width); break;
+    case 7: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 7, w, width); break;
+    default: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width); break;
+    }
 }
 
 #undef FC_VT
