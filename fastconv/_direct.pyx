@@ -10,8 +10,8 @@ where ``xe`` is the input extended beyond its edges by the boundary rule and
 ``b`` runs over broadcast batch elements (each with its own input and kernel
 offsets).  Inputs are trusted: validation happens in Python.
 
-Work is split into items of (batch element, outer index, block of FC_ROWS
-output rows, chunk of output columns); a static OpenMP schedule hands each
+Work is split into items of (batch element, outer index, block of output
+rows (as many as the micro-kernels are blocked for), chunk of output columns); a static OpenMP schedule hands each
 thread a contiguous range of items, so consecutive row blocks of one thread
 reuse input rows from its L2 cache.  For every item the driver resolves the
 boundary rule into one pointer per input row (rows outside the input point
@@ -41,7 +41,7 @@ cdef extern from "fc_omp.h" nogil:
 
 
 cdef extern from "direct_simd.h" nogil:
-    enum: FC_ROWS
+    enum: FC_ROWS_MAX
     ctypedef void (*fc_rows_f32_fn)(float **, int, float **, int, int, int,
                                     const float *, Py_ssize_t) noexcept nogil
     ctypedef void (*fc_rows_f64_fn)(double **, int, double **, int, int, int,
@@ -50,6 +50,7 @@ cdef extern from "direct_simd.h" nogil:
         fc_rows_f32_fn rows_f32
         fc_rows_f64_fn rows_f64
         const char *isa
+        int rows
     const fc_direct_kernels *fc_direct_select()
     const fc_direct_kernels *fc_direct_by_name(const char *name)
 
@@ -204,6 +205,15 @@ cdef inline void _rows_generic(num_t **outs, int nr, num_t **ins, int nplanes, i
                         orow[j] = orow[j] + src[j + b] * wv
 
 
+cdef enum:
+    # Row-block height of the generic (complex, integer) kernel.
+    GENERIC_ROWS = 4
+
+
+def _rows_for_dtype(dtype):
+    return _kernels.rows if dtype in (np.float32, np.float64) else GENERIC_ROWS
+
+
 cdef inline void _rows(num_t **outs, int nr, num_t **ins, int nplanes, int ka, int kb,
                        const num_t *w, Py_ssize_t width) noexcept nogil:
     if num_t is float:
@@ -262,13 +272,13 @@ cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
                 const Py_ssize_t *x_off, const Py_ssize_t *w_off,
                 int bmode, num_t fill, num_t *fill_row,
                 num_t **rows, num_t **args, num_t **outs, num_t **outs_shifted,
-                num_t *ebuf, Py_ssize_t edge_len) noexcept nogil:
+                num_t *ebuf, Py_ssize_t edge_len, int R) noexcept nogil:
     cdef int L = D - 2
     cdef int ka = <int>k[D - 2]
     cdef int kb = <int>k[D - 1]
     cdef Py_ssize_t mrow = m[D - 2], mcol = m[D - 1]
     cdef Py_ssize_t ncol = n[D - 1], scol = s[D - 1]
-    cdef Py_ssize_t nrb = (mrow + FC_ROWS - 1) // FC_ROWS
+    cdef Py_ssize_t nrb = (mrow + R - 1) // R
     cdef Py_ssize_t nch = (mcol + CHUNK - 1) // CHUNK
     cdef Py_ssize_t O = 1, P = 1
     cdef Py_ssize_t ch, rb, oi, b, t, row0, c0, c1, jL, jR, lo, hi, e0, e1, ew
@@ -287,8 +297,8 @@ cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
     oi = t % O
     b = t // O
 
-    row0 = rb * FC_ROWS
-    nr = <int>min(<Py_ssize_t>FC_ROWS, mrow - row0)
+    row0 = rb * R
+    nr = <int>min(<Py_ssize_t>R, mrow - row0)
     nrin = nr + ka - 1
     nin = <int>(P * nrin)
     c0 = ch * CHUNK
@@ -361,7 +371,7 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
                int bmode, num_t fill, num_t *fill_row, Py_ssize_t fill_len,
                num_t **rows_ws, num_t **args_ws, num_t **outs_ws, num_t *ebuf_ws,
                int nin_max, Py_ssize_t edge_len, Py_ssize_t nitems,
-               int nthreads) noexcept nogil:
+               int nthreads, int R) noexcept nogil:
     cdef Py_ssize_t i, item, chunk
     cdef int tid
     for i in range(fill_len):
@@ -369,8 +379,8 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
     if nthreads == 1:
         for item in range(nitems):
             _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
-                  fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS,
-                  ebuf_ws, edge_len)
+                  fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS_MAX,
+                  ebuf_ws, edge_len, R)
         return
     # Dynamic chunks of consecutive items: a thread still reuses the input rows
     # of its previous row block from cache, and a thread that loses its core
@@ -380,8 +390,8 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
         tid = threadid()
         _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
               fill_row, rows_ws + tid * nin_max, args_ws + tid * nin_max,
-              outs_ws + tid * 2 * FC_ROWS, outs_ws + tid * 2 * FC_ROWS + FC_ROWS,
-              ebuf_ws + tid * nin_max * edge_len, edge_len)
+              outs_ws + tid * 2 * FC_ROWS_MAX, outs_ws + tid * 2 * FC_ROWS_MAX + FC_ROWS_MAX,
+              ebuf_ws + tid * nin_max * edge_len, edge_len, R)
 
 
 def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, xs,
@@ -425,20 +435,21 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
     for d in range(D - 2):
         P *= k_[d]
         O *= m_[d]
-    nitems = (nbatch * O * ((m_[D - 2] + FC_ROWS - 1) // FC_ROWS)
+    cdef int R = _rows_for_dtype(out.dtype)
+    nitems = (nbatch * O * ((m_[D - 2] + R - 1) // R)
               * ((m_[D - 1] + CHUNK - 1) // CHUNK))
     if nitems == 0:
         return out
     work = out.size * w.size // max(wo_.shape[0], 1)
     nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nitems, work // MIN_WORK_PER_THREAD))
-    nin_max = <int>(P * (FC_ROWS + k_[D - 2] - 1))
+    nin_max = <int>(P * (R + k_[D - 2] - 1))
     edge_len = EDGE + k_[D - 1] - 1
     fill_len = CHUNK + k_[D - 1]
 
     dtype = out.dtype
     rows_ws = np.empty(nthreads * nin_max, dtype=np.uintp)
     args_ws = np.empty(nthreads * nin_max, dtype=np.uintp)
-    outs_ws = np.empty(nthreads * 2 * FC_ROWS, dtype=np.uintp)
+    outs_ws = np.empty(nthreads * 2 * FC_ROWS_MAX, dtype=np.uintp)
     ebuf_ws = np.empty(nthreads * nin_max * edge_len, dtype=dtype)
     fill_row = np.empty(fill_len, dtype=dtype)
 
@@ -462,14 +473,14 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
             _run(<float *>xp, <const float *>wp, <float *>op, &n_[0], &k_[0], &m_[0], &s_[0],
                  &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_f, <float *>fp,
                  fill_len, <float **>rp, <float **>ap, <float **>outp, <float *>ep,
-                 nin_max, edge_len, nitems, nthreads)
+                 nin_max, edge_len, nitems, nthreads, R)
     elif dtype == np.float64:
         fill_d = fill
         with nogil:
             _run(<double *>xp, <const double *>wp, <double *>op, &n_[0], &k_[0], &m_[0], &s_[0],
                  &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_d, <double *>fp,
                  fill_len, <double **>rp, <double **>ap, <double **>outp, <double *>ep,
-                 nin_max, edge_len, nitems, nthreads)
+                 nin_max, edge_len, nitems, nthreads, R)
     elif dtype == np.complex64:
         fill_c = fill
         with nogil:
@@ -477,7 +488,7 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
                  &n_[0], &k_[0], &m_[0], &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch,
                  bmode, fill_c, <float complex *>fp, fill_len, <float complex **>rp,
                  <float complex **>ap, <float complex **>outp, <float complex *>ep,
-                 nin_max, edge_len, nitems, nthreads)
+                 nin_max, edge_len, nitems, nthreads, R)
     elif dtype == np.complex128:
         fill_z = fill
         with nogil:
@@ -485,14 +496,14 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
                  &n_[0], &k_[0], &m_[0], &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch,
                  bmode, fill_z, <double complex *>fp, fill_len, <double complex **>rp,
                  <double complex **>ap, <double complex **>outp, <double complex *>ep,
-                 nin_max, edge_len, nitems, nthreads)
+                 nin_max, edge_len, nitems, nthreads, R)
     elif dtype == np.int64:
         fill_i = fill
         with nogil:
             _run(<int64_t *>xp, <const int64_t *>wp, <int64_t *>op, &n_[0], &k_[0], &m_[0],
                  &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_i,
                  <int64_t *>fp, fill_len, <int64_t **>rp, <int64_t **>ap,
-                 <int64_t **>outp, <int64_t *>ep, nin_max, edge_len, nitems, nthreads)
+                 <int64_t **>outp, <int64_t *>ep, nin_max, edge_len, nitems, nthreads, R)
     else:
         raise TypeError(f"correlate_direct: unsupported compute dtype {dtype}")
     return out

@@ -3,14 +3,20 @@
 
 #include "direct_simd.h"
 
+/* Row-block heights, matching -DFC_ROWS=... of each variant in meson.build:
+   as many accumulators as the register file holds without spilling. */
+#define FC_ROWS_base 4
+#define FC_ROWS_avx2 4
+#define FC_ROWS_avx512 6
+
 static const fc_direct_kernels fc_kernels_base = {
-    fc_rows_f32_base, fc_rows_f64_base, "baseline"};
+    fc_rows_f32_base, fc_rows_f64_base, "baseline", FC_ROWS_base};
 
 #if defined(FC_X86_DISPATCH)
 static const fc_direct_kernels fc_kernels_avx2 = {
-    fc_rows_f32_avx2, fc_rows_f64_avx2, "AVX2+FMA"};
+    fc_rows_f32_avx2, fc_rows_f64_avx2, "AVX2+FMA", FC_ROWS_avx2};
 static const fc_direct_kernels fc_kernels_avx512 = {
-    fc_rows_f32_avx512, fc_rows_f64_avx512, "AVX-512"};
+    fc_rows_f32_avx512, fc_rows_f64_avx512, "AVX-512", FC_ROWS_avx512};
 #endif
 
 const fc_direct_kernels *

@@ -12,6 +12,12 @@
 #ifndef FC_VEC_BYTES
 #define FC_VEC_BYTES 16
 #endif
+#ifndef FC_ROWS
+#define FC_ROWS 4
+#endif
+#if FC_ROWS > FC_ROWS_MAX
+#error "FC_ROWS exceeds FC_ROWS_MAX"
+#endif
 #ifndef FC_CBLOCKS
 #define FC_CBLOCKS 2
 #endif

@@ -1,7 +1,8 @@
 /*
  * Register-blocked direct correlation micro-kernels.
  *
- * One kernel call computes up to FC_ROWS consecutive output rows of an N-D
+ * One kernel call computes up to `rows` (of the kernel set, at most
+ * FC_ROWS_MAX) consecutive output rows of an N-D
  * correlation, for `width` consecutive output columns:
  *
  *   out_rows[o][j] = sum_{p < nplanes} sum_{a < ka} sum_{b < kb}
@@ -21,7 +22,8 @@
 
 #include <stddef.h>
 
-#define FC_ROWS 4
+/* Upper bound of the row-block height of every kernel set (workspace size). */
+#define FC_ROWS_MAX 8
 
 typedef void (*fc_rows_f32_fn)(float **out_rows, int nrows, float **in_rows,
                                int nplanes, int ka, int kb, const float *w,
@@ -34,6 +36,7 @@ typedef struct {
     fc_rows_f32_fn rows_f32;
     fc_rows_f64_fn rows_f64;
     const char *isa;
+    int rows; /* output rows per call the kernels are blocked for */
 } fc_direct_kernels;
 
 /* Best kernel set for the running CPU. */

@@ -70,6 +70,17 @@ FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
                 FC_TAPS_CASE(0, 3) FC_TAPS_CASE(1, 1) FC_TAPS_CASE(1, 2)
                 FC_TAPS_CASE(1, 3) FC_TAPS_CASE(2, 2) FC_TAPS_CASE(2, 3)
                 FC_TAPS_CASE(3, 3)
+#if FC_ROWS > 4
+                FC_TAPS_CASE(0, 4) FC_TAPS_CASE(1, 4) FC_TAPS_CASE(2, 4)
+                FC_TAPS_CASE(3, 4) FC_TAPS_CASE(4, 4)
+#endif
+#if FC_ROWS > 5
+                FC_TAPS_CASE(0, 5) FC_TAPS_CASE(1, 5) FC_TAPS_CASE(2, 5)
+                FC_TAPS_CASE(3, 5) FC_TAPS_CASE(4, 5) FC_TAPS_CASE(5, 5)
+#endif
+#if FC_ROWS > 6
+#error "add the (lo, hi) cases of the taller row block"
+#endif
                 default: break;
             }
         }
@@ -80,66 +91,6 @@ FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
                 *(FC_VTU *)(out_rows[o] + j + c * FC_NL) = acc[o][c];
         }
     }
-}
-
-/* Fully unrolled block for a kernel of compile-time KA x KB taps per plane
-   and a full block of FC_ROWS output rows: no tap loops, no dispatch on
-   (lo, hi), weights broadcast straight from memory operands. */
-static inline __attribute__((always_inline)) void
-FC_FN(fc_block_fixed)(const int C, const int KA, const int KB, FC_T **out_rows,
-                      FC_T **in_rows, const int nplanes, const FC_T *w,
-                      const ptrdiff_t j)
-{
-    FC_VT acc[FC_ROWS][FC_CBLOCKS];
-    for (int o = 0; o < FC_ROWS; ++o)
-        for (int c = 0; c < C; ++c)
-            acc[o][c] = (FC_VT){0};
-    const int nrin = FC_ROWS + KA - 1;
-    for (int p = 0; p < nplanes; ++p) {
-        FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
-        const FC_T *wp = w + (ptrdiff_t)p * KA * KB;
-        /* Hide wp's value so the compiler does not hoist KA*KB broadcast
-           weights out of the column loop into registers (they would spill);
-           re-reading them as broadcast memory operands is nearly free. */
-        __asm__("" : "+r"(wp));
-#pragma GCC unroll 16
-        for (int r = 0; r < nrin; ++r) {
-            const FC_T *src = rows[r] + j;
-#pragma GCC unroll 16
-            for (int b = 0; b < KB; ++b) {
-                FC_VT v[FC_CBLOCKS];
-#pragma GCC unroll 4
-                for (int c = 0; c < C; ++c)
-                    v[c] = *(const FC_VTU *)(src + b + c * FC_NL);
-#pragma GCC unroll 8
-                for (int o = 0; o < FC_ROWS; ++o) {
-                    if (r - o >= 0 && r - o < KA) {
-                        const FC_VT wv = wp[(r - o) * KB + b] - (FC_VT){0};
-#pragma GCC unroll 4
-                        for (int c = 0; c < C; ++c)
-                            acc[o][c] += wv * v[c];
-                    }
-                }
-            }
-        }
-    }
-    for (int o = 0; o < FC_ROWS; ++o)
-        for (int c = 0; c < C; ++c)
-            *(FC_VTU *)(out_rows[o] + j + c * FC_NL) = acc[o][c];
-}
-
-static inline __attribute__((always_inline)) void
-FC_FN(fc_row_loop_fixed)(FC_T **out_rows, FC_T **in_rows, int nplanes,
-                         const int KA, const int KB, const FC_T *w, ptrdiff_t width)
-{
-    const ptrdiff_t block = FC_CBLOCKS * FC_NL;
-    ptrdiff_t j = 0;
-    for (; j + block <= width; j += block)
-        FC_FN(fc_block_fixed)(FC_CBLOCKS, KA, KB, out_rows, in_rows, nplanes, w, j);
-    for (; j + FC_NL <= width; j += FC_NL)
-        FC_FN(fc_block_fixed)(1, KA, KB, out_rows, in_rows, nplanes, w, j);
-    if (j < width)
-        FC_FN(fc_block_fixed)(1, KA, KB, out_rows, in_rows, nplanes, w, width - FC_NL);
 }
 
 /* Narrow rows (fewer columns than one vector): plain scalar sums. */
@@ -190,15 +141,7 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
         return;
     }
     /* Small kernels are the common case and the most loop-overhead bound:
-       square 3x3 and 5x5 (per plane) get fully unrolled blocks (measured:
-       larger ones spill registers and run faster through fc_row_loop). */
-    if (nrows == FC_ROWS && ka == kb) {
-        switch (kb) {
-        case 3: FC_FN(fc_row_loop_fixed)(out_rows, in_rows, nplanes, 3, 3, w, width); return;
-        case 5: FC_FN(fc_row_loop_fixed)(out_rows, in_rows, nplanes, 5, 5, w, width); return;
-        default: break;
-        }
-    }
+       constant tap counts let the tap loops unroll. */
     switch (kb) {
     case 3: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 3, w, width); break;
     case 5: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 5, w, width); break;

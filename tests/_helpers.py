@@ -1,0 +1,158 @@
+"""Shared constants and helpers for the fastconv tests (imported by conftest and tests).
+
+The test modules are imported with ``--import-mode=importlib``; ``conftest.py``
+puts this directory on ``sys.path`` so that ``import _helpers`` / ``_reference`` work.
+"""
+
+import numpy as np
+
+from _reference import reference_convolve, reference_correlate
+
+FLOAT_DTYPES = ["float32", "float64"]
+COMPLEX_DTYPES = ["complex64", "complex128"]
+INT_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "int64", "uint64"]
+ALL_DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES + INT_DTYPES + ["bool", "float16"]
+# dtypes scipy.signal.convolve(method='direct') accepts in any ndim
+SCIPY_ND_DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES + INT_DTYPES
+
+MIXED_PAIRS = [
+    ("int16", "float32"),
+    ("int64", "float32"),
+    ("int8", "complex64"),
+    ("float32", "float64"),
+    ("float32", "complex64"),
+    ("float64", "complex64"),
+    ("uint8", "int8"),
+    ("int8", "uint16"),
+    ("uint64", "int64"),
+    ("bool", "int8"),
+    ("bool", "float32"),
+    ("float16", "float32"),
+    ("float16", "int8"),
+    ("uint32", "int32"),
+    ("bool", "complex128"),
+]
+
+MODES = ["full", "same", "valid"]
+BOUNDARIES = ["fill", "wrap", "symm", "reflect", "mirror", "nearest"]
+
+# relative tolerance, applied to sum_j |x_j||w_j| (elementwise bound), by result dtype
+RTOL = {
+    np.dtype("float16"): 1e-2,
+    np.dtype("float32"): 1e-5,
+    np.dtype("complex64"): 1e-5,
+    np.dtype("float64"): 1e-12,
+    np.dtype("complex128"): 1e-12,
+}
+
+
+def make_array(rng, shape, dtype, kind="small"):
+    """Random array of ``dtype``; ints small (``kind='small'``) or full range ('full')."""
+    dtype = np.dtype(dtype)
+    shape = tuple(shape)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.4
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        if kind == "full":
+            return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+        lo = max(info.min, -6)
+        return rng.integers(lo, 7, size=shape).astype(dtype)
+    if dtype.kind == "c":
+        re = rng.standard_normal(shape)
+        im = rng.standard_normal(shape)
+        return (re + 1j * im).astype(dtype)
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def magnitude_bound(op, in1, in2, mode="full", axes=None, boundary="fill", fillvalue=0):
+    """Elementwise bound sum |x_ext||w| (float64) used to scale tolerances."""
+    a1 = np.abs(np.asarray(in1).astype(np.complex128))
+    a2 = np.abs(np.asarray(in2).astype(np.complex128))
+    ref = reference_convolve if op == "convolve" else reference_correlate
+    return ref(a1, a2, mode, axes=axes, boundary=boundary, fillvalue=abs(complex(fillvalue)))
+
+
+def assert_conv_close(got, expected, bound=None, dtype=None, err_msg=""):
+    """dtype and shape equal; exact for bool/int results, scaled tolerance for floats."""
+    expected = np.asarray(expected)
+    got_arr = np.asarray(got)
+    dtype = np.dtype(dtype) if dtype is not None else expected.dtype
+    assert got_arr.dtype == dtype, f"dtype {got_arr.dtype} != {dtype} {err_msg}"
+    assert got_arr.shape == expected.shape, (
+        f"shape {got_arr.shape} != {expected.shape} {err_msg}"
+    )
+    if dtype.kind in "biu":
+        np.testing.assert_array_equal(got_arr, expected, err_msg=err_msg)
+        return
+    rtol = RTOL[dtype]
+    g = got_arr.astype(np.complex128)
+    e = expected.astype(np.complex128)
+    if bound is None:
+        bound = np.abs(e)
+    tol = rtol * (np.asarray(bound, dtype=np.float64) + 1e-30) + (
+        1e-6 if dtype == np.float16 else 1e-300
+    )
+    err = np.abs(g - e)
+    bad = ~(err <= tol)
+    # NaN in both at the same place counts as equal
+    both_nan = np.isnan(g) & np.isnan(e)
+    bad &= ~both_nan
+    if np.any(bad):
+        idx = np.argwhere(bad)[:5]
+        raise AssertionError(
+            f"{int(bad.sum())} of {bad.size} elements differ beyond rtol={rtol} "
+            f"(scaled by sum|x||w|); first at {idx.tolist()}: got "
+            f"{[g[tuple(i)] for i in idx]} expected {[e[tuple(i)] for i in idx]} {err_msg}"
+        )
+
+
+def flip_conj(w, axes=None):
+    w = np.asarray(w)
+    axes = range(w.ndim) if axes is None else [a % w.ndim for a in axes]
+    idx = [slice(None)] * w.ndim
+    for a in axes:
+        idx[a] = slice(None, None, -1)
+    w = w[tuple(idx)]
+    return np.conj(w) if np.iscomplexobj(w) else w
+
+
+def with_layout(a, layout):
+    """Return an array equal to ``a`` but with the given memory layout."""
+    a = np.asarray(a)
+    if layout == "C":
+        return np.ascontiguousarray(a)
+    if layout == "F":
+        return np.asfortranarray(a)
+    if layout == "strided":
+        big = np.zeros(tuple(2 * s + 1 for s in a.shape), dtype=a.dtype)
+        view = big[tuple(slice(1, None, 2) for _ in a.shape)]
+        view[...] = a
+        assert not view.flags.c_contiguous or a.size <= 1
+        return view
+    if layout == "negative":
+        rev = tuple(slice(None, None, -1) for _ in a.shape)
+        return a[rev].copy()[rev]
+    if layout == "readonly":
+        b = a.copy()
+        b.flags.writeable = False
+        return b
+    if layout == "bigendian":
+        return a.astype(a.dtype.newbyteorder(">"))
+    if layout == "transposed":
+        # same values, C-order data of the transpose
+        return np.ascontiguousarray(a.T).T
+    if layout == "list":
+        return a.tolist()
+    raise ValueError(layout)
+
+
+# fastconv boundary name -> scipy.ndimage mode with the same extension
+NDIMAGE_MODE = {
+    "fill": "constant",
+    "wrap": "grid-wrap",
+    "reflect": "reflect",
+    "symm": "reflect",
+    "mirror": "mirror",
+    "nearest": "nearest",
+}

@@ -1,0 +1,221 @@
+"""Bad arguments raise ValueError/TypeError naming the parameter; inputs are never modified."""
+
+import numpy as np
+import pytest
+
+import fastconv
+from _helpers import make_array
+
+OPS = ["convolve", "correlate"]
+
+
+@pytest.fixture(params=OPS)
+def op(request):
+    return getattr(fastconv, request.param)
+
+
+A = np.arange(12.0).reshape(3, 4)
+B = np.ones((2, 2))
+
+
+@pytest.mark.parametrize("mode", ["ful", "FULL", "", None, 1, "Same", ["full"]])
+def test_bad_mode(op, mode):
+    with pytest.raises((ValueError, TypeError), match="mode"):
+        op(A, B, mode)
+
+
+@pytest.mark.parametrize("method", ["fft", "im2col", "separable", "Direct", "", None, 3, "oa"])
+def test_bad_method(op, method):
+    # only 'auto' and 'direct' exist in this version
+    with pytest.raises(ValueError, match="method"):
+        op(A, B, method=method)
+
+
+@pytest.mark.parametrize("method", ["auto", "direct"])
+def test_good_methods(op, method):
+    r = op(A, B, "valid", method=method)
+    assert r.shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "boundary", ["circular", "symmetric", "constant", "zero", "", None, 0, "Wrap"]
+)
+def test_bad_boundary(op, boundary):
+    with pytest.raises((ValueError, TypeError), match="boundary"):
+        op(A, B, boundary=boundary)
+
+
+@pytest.mark.parametrize("fillvalue", [[1.0, 2.0], np.ones((2, 2)), np.array([[1, 2, 3]])])
+def test_fillvalue_not_scalar(op, fillvalue):
+    with pytest.raises(ValueError, match="fillvalue"):
+        op(A, B, boundary="fill", fillvalue=fillvalue)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int16", "bool"])
+def test_complex_fillvalue_with_real_result(op, dtype):
+    with pytest.raises(TypeError, match="fillvalue"):
+        op(A.astype(dtype), B.astype(dtype), boundary="fill", fillvalue=1 + 2j)
+
+
+def test_complex_fillvalue_with_complex_result(op):
+    r = op(A + 0j, B, "full", boundary="fill", fillvalue=1 + 2j)
+    assert r.dtype == np.complex128
+    # the full corner sees in1[0, 0] = 0 and three fill values
+    assert r[0, 0] == 3 * (1 + 2j)
+
+
+@pytest.mark.parametrize("fillvalue", ["a", None, object()])
+def test_fillvalue_non_numeric(op, fillvalue):
+    with pytest.raises((TypeError, ValueError), match="fillvalue"):
+        op(A, B, boundary="fill", fillvalue=fillvalue)
+
+
+@pytest.mark.parametrize(
+    "axes,exc",
+    [
+        ([2], ValueError),
+        ([-3], ValueError),
+        ([0, 0], ValueError),
+        ([1, -1], ValueError),
+        ([], ValueError),
+        ((), ValueError),
+        ([0.5], (TypeError, ValueError)),
+        (["0"], (TypeError, ValueError)),
+        (5, ValueError),
+    ],
+)
+def test_bad_axes(op, axes, exc):
+    with pytest.raises(exc, match="axes|axis"):
+        op(A, B, axes=axes)
+
+
+def test_axes_non_convolved_must_broadcast(op):
+    a = np.ones((3, 4))
+    b = np.ones((2, 2))
+    with pytest.raises(ValueError, match="in1|in2|broadcast|shape"):
+        op(a, b, axes=[1])
+    # equal or 1 is fine
+    assert op(np.ones((3, 4)), np.ones((1, 2)), axes=[1]).shape == (3, 5)
+    assert op(np.ones((1, 4)), np.ones((3, 2)), axes=[1]).shape == (3, 5)
+
+
+@pytest.mark.parametrize("workers", [0, 1.0, 2.5, "2", True, False, [1]])
+def test_bad_workers(op, workers):
+    with pytest.raises((ValueError, TypeError), match="workers"):
+        op(A, B, workers=workers)
+
+
+def test_workers_below_minus_cpu_count(op):
+    try:
+        import os
+
+        ncpu = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        ncpu = os.cpu_count()
+    with pytest.raises(ValueError, match="workers"):
+        op(A, B, workers=-ncpu - 1)
+    with pytest.raises(ValueError, match="workers"):
+        op(A, B, workers=-(10**6))
+    # the limits themselves are fine
+    assert op(A, B, workers=-ncpu).shape == (4, 5)
+    assert op(A, B, workers=-1).shape == (4, 5)
+    assert op(A, B, workers=np.int64(2)).shape == (4, 5)
+
+
+@pytest.mark.parametrize(
+    "dtype", ["longdouble", "clongdouble", "object", "U3", "S3", "datetime64[s]", "timedelta64[s]"]
+)
+@pytest.mark.parametrize("which", ["in1", "in2"])
+def test_unsupported_dtypes(op, dtype, which):
+    if np.dtype(dtype) in (np.dtype(np.float64), np.dtype(np.complex128)):
+        pytest.skip("longdouble is float64 on this platform")  # pragma: no cover
+    if dtype in ("U3", "S3"):
+        bad = np.array([["a", "b"], ["c", "d"]], dtype=dtype)
+    else:
+        bad = np.zeros((2, 2), dtype=dtype)
+    good = np.ones((2, 2))
+    args = (bad, good) if which == "in1" else (good, bad)
+    with pytest.raises(TypeError, match=which):
+        op(*args)
+
+
+@pytest.mark.parametrize("which", ["in1", "in2"])
+@pytest.mark.parametrize("shape", [(0,), (3, 0), (0, 0, 2)])
+def test_empty_inputs(op, which, shape):
+    empty = np.ones(shape)
+    good = np.ones((2,) * len(shape))
+    args = (empty, good) if which == "in1" else (good, empty)
+    for mode in ["full", "same", "valid"]:
+        with pytest.raises(ValueError, match=which):
+            op(*args, mode)
+
+
+def test_ndim_mismatch(op):
+    with pytest.raises(ValueError, match="in1|in2|dimension|ndim"):
+        op(np.ones((3, 3)), np.ones(3))
+    with pytest.raises(ValueError, match="in1|in2|dimension|ndim"):
+        op(np.ones(3), np.ones((1, 3)))
+    with pytest.raises(ValueError, match="in1|in2|dimension|ndim"):
+        op(np.array(2.0), np.ones(3))
+    with pytest.raises(ValueError, match="in1|in2|dimension|ndim"):
+        op(np.ones(3), 2.0)
+
+
+@pytest.mark.parametrize("s1,s2", [((3, 5), (5, 3)), ((4, 2, 6), (2, 4, 6)), ((2, 5), (1, 6))])
+def test_valid_mode_incompatible_shapes(op, s1, s2):
+    with pytest.raises(ValueError, match="in1|in2|valid"):
+        op(np.ones(s1), np.ones(s2), "valid")
+    # the same shapes are fine in the other modes
+    assert op(np.ones(s1), np.ones(s2), "full").shape == tuple(x + y - 1 for x, y in zip(s1, s2))
+    assert op(np.ones(s1), np.ones(s2), "same").shape == s1
+
+
+def test_valid_mode_incompatible_shapes_with_axes(op):
+    a = np.ones((5, 3, 7))
+    b = np.ones((5, 4, 6))
+    with pytest.raises(ValueError, match="in1|in2|valid"):
+        op(a, b, "valid", axes=[1, 2])
+    # axis 0 is broadcast (equal), axes 1, 2 swapped consistently -> fine
+    assert op(a, np.ones((5, 4, 8)), "valid", axes=[1, 2]).shape == (5, 2, 2)
+
+
+def test_keyword_only_parameters(op):
+    with pytest.raises(TypeError):
+        op(A, B, "full", "auto", None)
+
+
+# ---------------------------------------------------------------- inputs not modified
+
+
+@pytest.mark.parametrize(
+    "dtype", ["float64", "float32", "complex128", "complex64", "int8", "uint16", "bool", "float16"]
+)
+@pytest.mark.parametrize("boundary", ["fill", "wrap", "reflect", "mirror", "nearest"])
+def test_inputs_not_modified(op, dtype, boundary, rng):
+    a = make_array(rng, (9, 10), dtype)
+    b = make_array(rng, (4, 3), dtype)
+    a_copy = a.copy()
+    b_copy = b.copy()
+    for mode in ["full", "same", "valid"]:
+        op(a, b, mode, boundary=boundary, fillvalue=1)
+        op(b, a, mode, boundary=boundary, fillvalue=1)
+        op(a[::2, ::-1], b[::-1, ::2], mode, boundary=boundary)
+    np.testing.assert_array_equal(a, a_copy)
+    np.testing.assert_array_equal(b, b_copy)
+    assert a.flags.writeable and b.flags.writeable
+
+
+@pytest.mark.parametrize("dtype", ["float64", "complex64", "int32", "bool"])
+def test_readonly_inputs_accepted(op, dtype, rng):
+    a = make_array(rng, (7, 8), dtype)
+    b = make_array(rng, (3, 2), dtype)
+    expected = {m: op(a, b, m, boundary="wrap") for m in ["full", "same", "valid"]}
+    a.flags.writeable = False
+    b.flags.writeable = False
+    for mode in ["full", "same", "valid"]:
+        r = op(a, b, mode, boundary="wrap")
+        np.testing.assert_array_equal(r, expected[mode])
+        assert r.flags.writeable
+    # read-only views of read-only arrays, and broadcast (zero-stride) arrays
+    r = op(np.broadcast_to(a[:, :1], (7, 8)), b, "same")
+    np.testing.assert_array_equal(r, op(np.repeat(a[:, :1], 8, axis=1), b, "same"))
