@@ -22,6 +22,12 @@
 #define FC_CBLOCKS 2
 #endif
 
+#define FC_ROWS_NAME_(sfx) fc_block_rows_##sfx
+#define FC_ROWS_NAME(sfx) FC_ROWS_NAME_(sfx)
+/* The driver blocks output rows by this height: exported from the same
+   translation unit as the kernels so the two can never disagree. */
+const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
+
 #define FC_CAT_(a, b, c) a##b##_##c
 #define FC_CAT(a, b, c) FC_CAT_(a, b, c)
 

@@ -49,7 +49,8 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
     void fc_rows_f32_##sfx(float **, int, float **, int, int, int,               \
                            const float *, ptrdiff_t);                            \
     void fc_rows_f64_##sfx(double **, int, double **, int, int, int,             \
-                           const double *, ptrdiff_t);
+                           const double *, ptrdiff_t);                           \
+    extern const int fc_block_rows_##sfx;
 
 FC_DECLARE_ISA(base)
 #if defined(FC_X86_DISPATCH)
