@@ -1,0 +1,1 @@
+"""asv benchmark suite of fastconv (see ../asv.conf.json and ../../README.md)."""

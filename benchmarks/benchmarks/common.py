@@ -1,0 +1,111 @@
+"""Shared helpers for the fastconv benchmark suite.
+
+Used by the asv benchmarks in this package and by ``benchmarks/compare.py``.
+Everything here is plain NumPy/SciPy plus optional OpenCV; no fastconv
+internals are touched, only its public API.
+"""
+
+import importlib
+import math
+
+import numpy as np
+
+
+def safe_import(name):
+    """Import module `name`, or return None when it is not installed.
+
+    Optional peers (OpenCV, threadpoolctl) are compared against when present;
+    a missing one skips its benchmarks instead of failing the suite.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+# Workloads, by name: (input shape, kernel shape). All kernels have odd sizes,
+# so 'same' output is centred the same way in SciPy, OpenCV and fastconv.
+CASES = {
+    "1d_1M*31": ((1_000_000,), (31,)),
+    "1d_64k*7": ((65_536,), (7,)),
+    "2d_2048^2*7x7": ((2048, 2048), (7, 7)),
+    "2d_512^2*3x3": ((512, 512), (3, 3)),
+    "2d_4096^2*3x3": ((4096, 4096), (3, 3)),
+    "3d_128^3*5^3": ((128, 128, 128), (5, 5, 5)),
+    "3d_64^3*3^3": ((64, 64, 64), (3, 3, 3)),
+}
+
+# SciPy's direct method is a plain N-D loop; only these cases take well under
+# a second with it (measured on a 2-core x86-64 machine, float32).
+SCIPY_DIRECT_OK = {"1d_1M*31", "1d_64k*7", "2d_512^2*3x3", "3d_64^3*3^3"}
+
+
+def make_data(case, dtype=np.float32, seed=1234):
+    """Seeded standard-normal input and kernel for workload `case`."""
+    shape, kshape = CASES[case]
+    dtype = np.dtype(dtype)
+    rng = np.random.default_rng(seed)
+    if dtype in (np.float32, np.float64):  # generated directly: cheap setup
+        return (rng.standard_normal(shape, dtype=dtype),
+                rng.standard_normal(kshape, dtype=dtype))
+    if dtype.kind in "iu":
+        return (rng.integers(-100, 100, shape).astype(dtype),
+                rng.integers(-5, 5, kshape).astype(dtype))
+    x = rng.standard_normal(shape)
+    k = rng.standard_normal(kshape)
+    if dtype.kind == "c":
+        x = x + 1j * rng.standard_normal(shape)
+        k = k + 1j * rng.standard_normal(kshape)
+    return x.astype(dtype), k.astype(dtype)
+
+
+def flops(in_shape, k_shape, out_shape=None):
+    """Multiply-adds counted as 2 flops: 2 * outputs * taps.
+
+    `out_shape` defaults to `in_shape` (mode 'same').
+    """
+    if out_shape is None:
+        out_shape = in_shape
+    return 2.0 * math.prod(out_shape) * math.prod(k_shape)
+
+
+def cv2_correlate_same(cv2, x, k):
+    """'same' cross-correlation with zero fill, computed with cv2.filter2D.
+
+    Equal to ``scipy.signal.correlate(x, k, mode='same')`` for odd kernel
+    sizes (OpenCV anchors at the kernel centre). 1-D data is treated as a
+    one-row image. OpenCV has no 3-D filter: for 3-D data the last axis is
+    taken as 'channels' (filter2D filters each channel independently over
+    the first two axes), one filter2D call per kernel slice along the last
+    axis, and the slices are summed with the matching shift.
+    """
+    if any(n % 2 == 0 for n in k.shape):
+        raise ValueError("the OpenCV peer needs odd kernel sizes")
+    border = cv2.BORDER_CONSTANT
+    if x.ndim == 1:
+        return cv2.filter2D(x[np.newaxis, :], -1, k[np.newaxis, :],
+                            borderType=border)[0]
+    if x.ndim == 2:
+        return cv2.filter2D(x, -1, k, borderType=border)
+    if x.ndim == 3:
+        n = x.shape[2]
+        if n > 512:  # CV_CN_MAX
+            raise ValueError("the OpenCV 3-D peer needs x.shape[2] <= 512")
+        r = k.shape[2] // 2
+        out = np.zeros_like(x)
+        for d in range(k.shape[2]):
+            g = cv2.filter2D(x, -1, np.ascontiguousarray(k[:, :, d]),
+                             borderType=border)
+            s = d - r  # out[..., i] += g[..., i + s]
+            if s >= 0:
+                out[..., :n - s] += g[..., s:]
+            else:
+                out[..., -s:] += g[..., :n + s]
+        return out
+    raise ValueError("the OpenCV peer handles 1-D, 2-D and 3-D data only")
+
+
+def cv2_convolve_same(cv2, x, k):
+    """'same' convolution with zero fill via cv2.filter2D (flipped kernel)."""
+    flipped = np.ascontiguousarray(k[(slice(None, None, -1),) * k.ndim])
+    return cv2_correlate_same(cv2, x, flipped)
