@@ -9,6 +9,13 @@
  * with compile-time (lo, hi, C), so its loops over output rows and column
  * blocks unroll completely and the FC_ROWS x FC_CBLOCKS accumulators live in
  * registers for the whole tap loop.
+ *
+ * With AVX-512 and a compile-time tap count up to one vector (3, 5, 7), the
+ * tap-shifted input vectors of a row are made with valign from C+1 loads
+ * (fc_taps_shift) instead of C unaligned, cache-line-splitting loads per tap:
+ * fewer load-port cycles per FMA (7x7: 137 -> 158 GFLOP/s on one core).
+ * Single-vector blocks (tails, edge pieces) keep the plain loads: there the
+ * extra load and the shuffles cost more than they save (measured).
  */
 #define FC_VT FC_CAT(fc_vec_, FC_TS, FC_ISA_SUFFIX)
 #define FC_VTU FC_CAT(fc_uvec_, FC_TS, FC_ISA_SUFFIX)
@@ -40,15 +47,69 @@ FC_FN(fc_taps)(const int lo, const int hi, const int C, const FC_T *src,
     }
 }
 
+
+#if defined(__AVX512F__) && FC_VEC_BYTES == 64
+#include <immintrin.h>
+/* Elements b .. b+FC_NL-1 of the concatenation lo:hi (one valignd/valignq):
+   the tap-shifted input vector made from two loads instead of a fresh
+   unaligned load per tap. The switch folds away once b is a constant. */
+static inline __attribute__((always_inline)) FC_VT
+FC_FN(fc_shift)(const FC_VT lo, const FC_VT hi, const int b)
+{
+#define FC_SH(B) case B: return (FC_VT)FC_ALIGNR((__m512i)hi, (__m512i)lo, B);
+    switch (b) {
+    FC_SH(1) FC_SH(2) FC_SH(3) FC_SH(4) FC_SH(5) FC_SH(6) FC_SH(7)
+#if FC_NL_CONST > 8
+    FC_SH(8) FC_SH(9) FC_SH(10) FC_SH(11) FC_SH(12) FC_SH(13) FC_SH(14) FC_SH(15)
+#endif
+    default: return lo;
+    }
+#undef FC_SH
+}
+
+static inline __attribute__((always_inline)) void
+FC_FN(fc_taps_shift)(const int lo, const int hi, const int C, const FC_T *src,
+                     const FC_T *wr, const int kb, FC_VT acc[FC_ROWS][FC_CBLOCKS])
+{
+    FC_VT V[FC_CBLOCKS + 1];
+    for (int c = 0; c < C; ++c)
+        V[c] = *(const FC_VTU *)(src + c * FC_NL);
+    /* Only kb-1 elements of the last vector are needed: a masked load never
+       reads (or faults) past the end of the row. */
+    V[C] = (FC_VT)FC_MASKLOAD((FC_MASK_T)((1u << (kb - 1)) - 1u), src + C * FC_NL);
+    for (int b = 0; b < kb; ++b) {
+        FC_VT v[FC_CBLOCKS];
+        for (int c = 0; c < C; ++c)
+            v[c] = FC_FN(fc_shift)(V[c], V[c + 1], b);
+        for (int o = lo; o <= hi; ++o) {
+            const FC_VT wv = wr[b - o * kb] - (FC_VT){0};
+            for (int c = 0; c < C; ++c)
+                acc[o][c] += wv * v[c];
+        }
+    }
+}
+#define FC_HAVE_SHIFT 1
+#endif
+
+#if defined(FC_HAVE_SHIFT)
+#define FC_TAPS_CASE(LO, HI)                                                   \
+    case (LO) * FC_ROWS + (HI):                                                \
+        if (SHIFTED && C > 1)                                                 \
+            FC_FN(fc_taps_shift)(LO, HI, C, src, wr, kb, acc);                 \
+        else                                                                   \
+            FC_FN(fc_taps)(LO, HI, C, src, wr, kb, acc);                       \
+        break;
+#else
 #define FC_TAPS_CASE(LO, HI)                                                   \
     case (LO) * FC_ROWS + (HI):                                                \
         FC_FN(fc_taps)(LO, HI, C, src, wr, kb, acc);                           \
         break;
+#endif
 
 static inline __attribute__((always_inline)) void
 FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
                 const int nplanes, const int ka, const int kb, const FC_T *w,
-                const ptrdiff_t j)
+                const ptrdiff_t j, const int SHIFTED)
 {
     FC_VT acc[FC_ROWS][FC_CBLOCKS];
     for (int o = 0; o < FC_ROWS; ++o)
@@ -118,18 +179,18 @@ FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
    when the caller below passes a literal, so the tap loops unroll fully. */
 static inline __attribute__((always_inline)) void
 FC_FN(fc_row_loop)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
-                   int ka, const int kb, const FC_T *w, ptrdiff_t width)
+                   int ka, const int kb, const FC_T *w, ptrdiff_t width, const int SHIFTED)
 {
     const ptrdiff_t block = FC_CBLOCKS * FC_NL;
     ptrdiff_t j = 0;
     for (; j + block <= width; j += block)
-        FC_FN(fc_block)(FC_CBLOCKS, out_rows, nrows, in_rows, nplanes, ka, kb, w, j);
+        FC_FN(fc_block)(FC_CBLOCKS, out_rows, nrows, in_rows, nplanes, ka, kb, w, j, SHIFTED);
     for (; j + FC_NL <= width; j += FC_NL)
-        FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, j);
+        FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, j, SHIFTED);
     /* The last partial vector overlaps the previous one: those outputs are
        recomputed with the same operations, so they are written unchanged. */
     if (j < width)
-        FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, width - FC_NL);
+        FC_FN(fc_block)(1, out_rows, nrows, in_rows, nplanes, ka, kb, w, width - FC_NL, SHIFTED);
 }
 
 void
@@ -143,10 +204,10 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
     /* Small kernels are the common case and the most loop-overhead bound:
        constant tap counts let the tap loops unroll. */
     switch (kb) {
-    case 3: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 3, w, width); break;
-    case 5: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 5, w, width); break;
-    case 7: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 7, w, width); break;
-    default: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width); break;
+    case 3: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 3, w, width, 1); break;
+    case 5: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 5, w, width, 1); break;
+    case 7: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 7, w, width, 1); break;
+    default: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width, 0); break;
     }
 }
 
