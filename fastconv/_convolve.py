@@ -106,6 +106,13 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
                 f"other along every convolved axis; got {in1.shape} and {in2.shape}"
             )
         swapped = not ok1
+    elif mode == "full" and bname == "fill" and fill == 0:
+        # With a zero extension the full output is symmetric in the inputs:
+        # run the kernel over the larger one (as SciPy does), since the
+        # direct method costs (input size) x (kernel size) x (fraction of the
+        # kernel inside the input).
+        swapped = math.prod(in2.shape[a] for a in conv_axes) > math.prod(
+            in1.shape[a] for a in conv_axes)
 
     # Correlation form: out[i] = sum_t x_ext[i + t + s] * v[t].
     # convolve(a, b) == convolve(b, a) and correlate(a, b) == convolve(a, flip(conj(b))).
