@@ -155,11 +155,16 @@ def run_case(name, shape, kshape, rounds, slow_rounds, budget, rng, ncpu):
         order = peers[r % len(peers):] + peers[:r % len(peers)]
         for pname, fn, _, _ in order:
             if len(times[pname]) < n_rounds[pname]:
-                # An untimed call first wakes the peer's thread pool (OpenMP
-                # or OpenCV's), which went to sleep while the previous peer
-                # ran; skipped for the slow single-threaded peers.
+                # Untimed calls first (about 20 ms of them) wake the peer's
+                # thread pool (OpenMP or OpenCV's) and let idle cores regain
+                # their clock after a long single-threaded peer; skipped for
+                # the slow single-threaded peers themselves.
                 if first_call_s[pname] < 0.1:
-                    fn()
+                    t_end = time.perf_counter() + 0.02
+                    for _ in range(10):
+                        fn()
+                        if time.perf_counter() > t_end:
+                            break
                 times[pname].append(timed(fn)[0])
 
     fl = flops(shape, kshape)
