@@ -7,6 +7,11 @@ Convolution and correlation
 convolve      N-D convolution, SciPy semantics, boundary extensions, axes
 correlate     N-D cross-correlation
 
+Pooling
+-------
+pool            max, min, mean, sum, Lp and weighted pooling over N-D windows
+adaptive_pool   pooling to a fixed output size
+
 Threads and configuration
 -------------------------
 set_workers   context manager for the default thread count
@@ -32,12 +37,15 @@ except ImportError as exc:  # pragma: no cover - exercised only from a source tr
 from ._build_info import version as __version__
 from ._config import show_config
 from ._convolve import convolve, correlate
+from ._pooling import adaptive_pool, pool
 from ._threads import get_workers, set_workers
 
 __all__ = [
+    "adaptive_pool",
     "convolve",
     "correlate",
     "get_workers",
+    "pool",
     "set_workers",
     "show_config",
     "__version__",

@@ -1,0 +1,563 @@
+"""`pool` and `adaptive_pool`: validate, plan one pass per pooled axis, run kernels."""
+
+import math
+import operator
+
+import numpy as np
+
+from . import _pool
+from ._threads import resolve_workers
+from ._validation import normalize_axes
+
+__all__ = ["pool", "adaptive_pool"]
+
+POOL_OPS = ("max", "min", "mean", "sum", "lp", "weighted")
+ADAPTIVE_OPS = ("max", "min", "mean", "sum", "lp")
+
+# van Herk / Gil-Werman pays once a window covers several strides.
+_VANHERK_MIN_SIZE = 5
+
+
+def _as_pool_input(x):
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"x must be a numeric array, got dtype {arr.dtype}")
+    if (arr.dtype.kind == "f" and arr.dtype.itemsize > 8) or (
+            arr.dtype.kind == "c" and arr.dtype.itemsize > 16):
+        raise TypeError(f"x has dtype {arr.dtype}: extended precision is not supported")
+    if arr.ndim == 0:
+        raise ValueError("x must have at least one dimension")
+    if arr.size == 0:
+        raise ValueError(f"x is empty (shape {arr.shape})")
+    return arr
+
+
+def _per_axis(value, name, naxes, minimum):
+    """An int for every pooled axis, or one per axis; each >= minimum."""
+    if np.ndim(value) == 0:
+        values = [value] * naxes
+    else:
+        values = list(value)
+        if len(values) != naxes:
+            raise ValueError(
+                f"{name} must be an int or have one value per pooled axis ({naxes}), "
+                f"got {value!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            raise TypeError(f"{name} must contain integers, got {v!r}")
+        try:
+            v = operator.index(v)
+        except TypeError:
+            raise TypeError(f"{name} must contain integers, got {v!r}") from None
+        if v < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        out.append(v)
+    return out
+
+
+def _pooled_axes(axes, ndim):
+    """Pooled axes in the caller's order (per-axis parameters follow it)."""
+    if axes is None:
+        return list(range(ndim))
+    ordered = list(axes) if np.ndim(axes) else [axes]
+    canonical = normalize_axes(ordered, ndim)  # validates: ints, range, duplicates
+    del canonical
+    return [operator.index(a) % ndim for a in ordered]
+
+
+def _sorted_by_axis(axes, *per_axis):
+    """Sort the pooled axes ascending, permuting each per-axis list alike."""
+    order = sorted(range(len(axes)), key=lambda i: axes[i])
+    return [[axes[i] for i in order]] + [[values[i] for i in order] for values in per_axis]
+
+
+def _check_op(op, choices):
+    if not isinstance(op, str) or op not in choices:
+        raise ValueError(f"op must be one of {', '.join(map(repr, choices))}; got {op!r}")
+    return op
+
+
+def _check_p(p):
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise TypeError(f"p must be a positive number, got {p!r}") from None
+    if not (p > 0 and math.isfinite(p)):
+        raise ValueError(f"p must be a positive finite number, got {p!r}")
+    return p
+
+
+def _output_length(L, k, s, pad, ceil_mode):
+    span = L + 2 * pad - k
+    # Floor or ceiling division, also for a negative span (a window longer
+    # than the padded axis: one output in ceil mode when the stride allows).
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= L + pad:
+        out -= 1
+    return out
+
+
+def _result_dtype(dtype, op):
+    """Result dtype of `op` on `dtype` (NumPy-like reductions)."""
+    if op in ("max", "min"):
+        if dtype.kind == "c":
+            raise TypeError(f"x has complex dtype {dtype}: op={op!r} needs ordered values")
+        return dtype
+    if op == "sum":
+        if dtype.kind == "b" or dtype.kind == "i":
+            return np.dtype(np.int64)
+        if dtype.kind == "u":
+            return np.dtype(np.uint64)
+        return dtype
+    if op == "lp":
+        if dtype.kind in "biu":
+            return np.dtype(np.float64)
+        if dtype.kind == "c":
+            return np.dtype(np.float32 if dtype == np.complex64 else np.float64)
+        return dtype
+    # mean, weighted
+    if dtype.kind in "biu":
+        return np.dtype(np.float64)
+    return dtype
+
+
+def _kernel_view(arr, op):
+    """(array the kernels run on, how to turn the kernels' result back).
+
+    Kernels work on float32/float64 and the integer types; complex sums run
+    on the (real, imag) pairs as an extra trailing axis.
+    """
+    dt = arr.dtype
+    if op in ("max", "min"):
+        if dt == np.bool_:
+            return np.ascontiguousarray(arr).view(np.uint8), lambda r: r.view(np.bool_)
+        if dt == np.float16:
+            return np.ascontiguousarray(arr, dtype=np.float32), lambda r: r.astype(np.float16)
+        return np.ascontiguousarray(arr, dtype=dt.newbyteorder("=")), lambda r: r
+    raise AssertionError(op)
+
+
+class _AxisPlan:
+    """Windows of one pooled axis."""
+
+    def __init__(self, L, Lout, starts, ends, origin, k, s, pad, regular):
+        self.L, self.Lout = L, Lout
+        self.starts, self.ends, self.origin = starts, ends, origin
+        self.k, self.s, self.pad, self.regular = k, s, pad, regular
+
+
+def _regular_plan(L, k, s, pad, Lout):
+    j = np.arange(Lout, dtype=np.intp)
+    origin = j * s - pad
+    starts = np.clip(origin, 0, L)
+    ends = np.clip(origin + k, 0, L)
+    return _AxisPlan(L, Lout, starts, ends, origin, k, s, pad, True)
+
+
+def _adaptive_plan(L, Lout):
+    j = np.arange(Lout, dtype=np.intp)
+    starts = (j * L) // Lout
+    ends = -((-(j + 1) * L) // Lout)
+    return _AxisPlan(L, Lout, starts, ends, starts, int(np.max(ends - starts)), 1, 0, False)
+
+
+def _run_passes(arr, axes, plans, op, nthreads, weights=None):
+    """Pool a C-contiguous kernel-dtype array along `axes` (one pass each).
+
+    `op` is 'max', 'min', 'sum' or 'wsum' (with `weights`, one 1-D array per
+    axis). Axes other than the last go first: the last axis, whose pass
+    works on strided lines, then sees the smallest array.
+    """
+    order = sorted(range(len(axes)), key=lambda i: (axes[i] == arr.ndim - 1, i))
+    if op == "max":
+        ident = -np.inf if arr.dtype.kind == "f" else np.iinfo(arr.dtype).min
+    elif op == "min":
+        ident = np.inf if arr.dtype.kind == "f" else np.iinfo(arr.dtype).max
+    else:
+        ident = 0
+    cur = arr
+    for i in order:
+        ax, plan = axes[i], plans[i]
+        shape = cur.shape
+        outer = math.prod(shape[:ax])
+        inner = math.prod(shape[ax + 1:])
+        out = np.empty(shape[:ax] + (plan.Lout,) + shape[ax + 1:], dtype=cur.dtype)
+        vanherk = (op != "wsum" and plan.regular and plan.k >= _VANHERK_MIN_SIZE
+                   and plan.s * 2 <= plan.k)
+        _pool.pool_pass(cur, out, outer, plan.L, inner, plan.Lout, plan.starts, plan.ends,
+                        plan.origin, None if weights is None else weights[i],
+                        plan.k, plan.s, plan.pad, plan.regular, vanherk, op, ident,
+                        nthreads)
+        cur = out
+    return cur
+
+
+def _sum_input(arr, result_dtype):
+    """C-contiguous array to sum over, and a function giving the final result."""
+    if result_dtype.kind in "iu":
+        work = np.ascontiguousarray(arr, dtype=np.int64)
+        return work, (lambda r: r.view(result_dtype) if result_dtype != np.int64 else r)
+    if result_dtype.kind == "c":
+        real = np.dtype(np.float32 if result_dtype == np.complex64 else np.float64)
+        work = np.ascontiguousarray(arr, dtype=result_dtype.newbyteorder("="))
+        pairs = work.view(real).reshape(work.shape + (2,))
+        return pairs, (lambda r: np.ascontiguousarray(r).view(result_dtype)[..., 0])
+    if result_dtype == np.float16:
+        return np.ascontiguousarray(arr, dtype=np.float32), (lambda r: r.astype(np.float16))
+    return np.ascontiguousarray(arr, dtype=result_dtype.newbyteorder("=")), (lambda r: r)
+
+
+def _separable_divisor(plans, axes, ndim, per_axis_counts):
+    """Product over pooled axes of per-output counts, shaped to broadcast."""
+    div = None
+    for plan, ax, counts in zip(plans, axes, per_axis_counts):
+        shape = [1] * ndim
+        shape[ax] = plan.Lout
+        c = np.asarray(counts, dtype=np.float64).reshape(shape)
+        div = c if div is None else div * c
+    return div
+
+
+def _gaussian_weights(k):
+    t = np.arange(k, dtype=np.float64)
+    sigma = k / 4.0
+    return np.exp(-0.5 * ((t - (k - 1) / 2.0) / sigma) ** 2)
+
+
+def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices, workers):
+    nthreads = resolve_workers(workers)
+    result_dtype = _result_dtype(x.dtype, op)
+    ndim = x.ndim
+
+    if return_indices:
+        return _argpool(x, axes, plans, op, nthreads)
+
+    if op in ("max", "min"):
+        arr, back = _kernel_view(x, op)
+        return back(_run_passes(arr, axes, plans, op, nthreads))
+
+    if op == "sum":
+        arr, back = _sum_input(x, result_dtype)
+        return back(_run_passes(arr, axes, plans, "sum", nthreads))
+
+    if op == "mean":
+        sum_dtype = result_dtype if result_dtype.kind in "fc" else np.dtype(np.float64)
+        if sum_dtype == np.float16:
+            sum_dtype = np.dtype(np.float32)
+        arr, back = _sum_input(x, sum_dtype)
+        total = back(_run_passes(arr, axes, plans, "sum", nthreads))
+        if count_include_pad:
+            counts = [np.minimum(pl.origin + pl.k, pl.L + pl.pad) - pl.origin for pl in plans]
+        else:
+            counts = [pl.ends - pl.starts for pl in plans]
+        div = _separable_divisor(plans, axes, ndim, counts)
+        # Counts are small integers, exact in any float type: divide in the
+        # result's precision instead of upcasting the whole result.
+        div = div.astype(total.real.dtype if total.dtype.kind == "c" else total.dtype)
+        return (total / div).astype(result_dtype, copy=False)
+
+    if op == "lp":
+        real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
+        mag = np.abs(x).astype(real, copy=False)
+        powered = np.ascontiguousarray(mag * mag if p == 2 else mag ** p)
+        total = _run_passes(powered, axes, plans, "sum", nthreads)
+        root = np.sqrt(total) if p == 2 else total ** (1.0 / p)
+        return root.astype(result_dtype, copy=False)
+
+    # weighted average over the input elements of each window
+    if result_dtype.kind == "c":
+        arr = np.ascontiguousarray(x, dtype=result_dtype.newbyteorder("="))
+        real = np.float32 if result_dtype == np.complex64 else np.float64
+        pairs = arr.view(real).reshape(arr.shape + (2,))
+        out = _pool_impl(pairs, axes, plans, op, p, weights, count_include_pad, False,
+                         workers)
+        return np.ascontiguousarray(out).view(result_dtype)[..., 0]
+    real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
+    arr = np.ascontiguousarray(x, dtype=real)
+    if weights is None or len(axes) == 1:
+        # The default Gaussian is separable, and so is any 1-D weight vector.
+        w1d = ([_gaussian_weights(pl.k) for pl in plans] if weights is None
+               else [np.asarray(weights, dtype=np.float64).reshape(-1)])
+        total = _run_passes(arr, axes, plans, "wsum", nthreads, weights=w1d)
+        norms = []
+        for pl, w in zip(plans, w1d):
+            csum = np.concatenate([[0.0], np.cumsum(w)])
+            norms.append(csum[pl.ends - pl.origin] - csum[pl.starts - pl.origin])
+        div = _separable_divisor(plans, axes, ndim, norms)
+        return (total / div).astype(result_dtype, copy=False)
+    return _weighted_general(arr, axes, plans, weights, nthreads).astype(result_dtype,
+                                                                         copy=False)
+
+
+def _weighted_general(arr, axes, plans, weights, nthreads):
+    """Weighted windows with an arbitrary weight array, by the direct correlation kernel.
+
+    The full correlation along the pooled axes gives every window position;
+    the strided windows are a slice of it (output j's window starts at
+    j*s - pad, i.e. at full index j*s - pad + k - 1).
+    """
+    from ._convolve import correlate
+
+    ndim = arr.ndim
+    wshape = [1] * ndim
+    for ax, pl in zip(axes, plans):
+        wshape[ax] = pl.k
+    w = np.asarray(weights, dtype=arr.dtype).reshape(wshape)
+    full = correlate(arr, w, mode="full", axes=axes, workers=nthreads)
+    mask_shape = [1] * ndim
+    for ax, pl in zip(axes, plans):
+        mask_shape[ax] = pl.L
+    norm_full = correlate(np.ones(mask_shape, dtype=arr.dtype), w, mode="full", axes=axes,
+                          workers=nthreads)
+    index = [slice(None)] * ndim
+    for ax, pl in zip(axes, plans):
+        first = pl.k - 1 - pl.pad
+        index[ax] = slice(first, first + (pl.Lout - 1) * pl.s + 1, pl.s)
+    return full[tuple(index)] / norm_full[tuple(index)]
+
+
+def _argpool(x, axes, plans, op, nthreads):
+    """Max/min with flat indices into the pooled axes (row-major, axes ascending)."""
+    arr, back = _kernel_view(x, op)
+    ndim = arr.ndim
+    batch_axes = [a for a in range(ndim) if a not in axes]
+    moved = np.ascontiguousarray(arr.transpose(batch_axes + list(axes)))
+    batch_shape = moved.shape[:len(batch_axes)]
+    nbatch = math.prod(batch_shape)
+    src = moved.reshape((nbatch,) + tuple(pl.L for pl in plans))
+    out_pooled = tuple(pl.Lout for pl in plans)
+    dst = np.empty((nbatch,) + out_pooled, dtype=arr.dtype)
+    idx = np.empty((nbatch,) + out_pooled, dtype=np.int64)
+    _pool.argpool(src, dst, idx, [pl.L for pl in plans], list(out_pooled),
+                  [pl.k for pl in plans], [pl.s for pl in plans], [pl.pad for pl in plans],
+                  op == "max", nthreads)
+    order = batch_axes + list(axes)
+    inverse = [order.index(a) for a in range(ndim)]
+    full_shape = tuple(batch_shape) + out_pooled
+    out = back(np.ascontiguousarray(dst.reshape(full_shape).transpose(inverse)))
+    return out, np.ascontiguousarray(idx.reshape(full_shape).transpose(inverse))
+
+
+def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=False, p=2,
+         weights=None, count_include_pad=True, return_indices=False, workers=None):
+    """Pool an N-dimensional array over windows along some of its axes.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any numeric dtype (complex only for 'sum', 'mean', 'lp')
+        and any number of dimensions.
+    size : int or sequence of int
+        Window length along every pooled axis, or one per pooled axis.
+    stride : int or sequence of int, optional
+        Step between windows; default `size` (non-overlapping windows).
+    op : {'max', 'min', 'mean', 'sum', 'lp', 'weighted'}, optional
+        Reduction over each window:
+
+        ``max``, ``min``
+            Largest / smallest element (a NaN in the window gives NaN).
+        ``sum``
+            Sum of the elements.
+        ``mean``
+            Sum divided by the window size (see `count_include_pad`).
+        ``lp``
+            ``(sum |x|**p) ** (1/p)``; ``p=2`` is L2 pooling. (PyTorch's
+            ``lp_pool`` uses ``x**p`` without the absolute value; the two
+            agree for non-negative inputs.)
+        ``weighted``
+            ``sum(w * x) / sum(w)`` over the input elements of the window:
+            a weighted average whose weights fall with the distance from the
+            window centre. By default a separable Gaussian with standard
+            deviation ``size / 4`` along each pooled axis; or `weights`.
+    axes : int or sequence of int, optional
+        Axes to pool over; default all. Pooling over a channel axis (e.g.
+        ``axes=1`` of an ``(N, C, H, W)`` array) is cross-channel pooling
+        (maxout).
+    padding : int or sequence of int, optional
+        Implicit padding on both sides of each pooled axis, at most half the
+        window (PyTorch's rule). Padding never wins a max/min and adds
+        nothing to a sum.
+    ceil_mode : bool, optional
+        Round the number of windows up instead of down, as PyTorch; a window
+        that would start inside the right padding is dropped.
+    p : float, optional
+        Exponent of 'lp' pooling (positive, finite); default 2.
+    weights : array_like, optional
+        Weights of 'weighted' pooling, of shape `size` (one length per
+        pooled axis).
+    count_include_pad : bool, optional
+        For 'mean': divide by the window size including padding (True, the
+        default, as PyTorch) or by the number of input elements in the
+        window (False).
+    return_indices : bool, optional
+        For 'max' and 'min': also return, for every output, the flat
+        (row-major) index of the selected element within the pooled axes of
+        `x` (ties: the first in row-major order; NaN: the first NaN), as
+        ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
+    workers : int, optional
+        Number of threads, as in `convolve`.
+
+    Returns
+    -------
+    out : ndarray
+        Pooled array. Along each pooled axis of length ``L`` its length is
+        ``floor((L + 2*padding - size) / stride) + 1`` (ceil with
+        `ceil_mode`); other axes are unchanged. Its dtype is that of `x` for
+        'max'/'min'; as `numpy.sum` for 'sum'; float64 for integer inputs to
+        'mean', 'lp' and 'weighted' (float16/32/64 and complex are kept;
+        'lp' of complex is real).
+    indices : ndarray of int64
+        Only with ``return_indices=True``.
+
+    Raises
+    ------
+    ValueError
+        For sizes or strides < 1, negative padding or padding larger than
+        half the window, an input too small for one window, an unknown
+        `op`, invalid `p`, `weights` of the wrong shape or without
+        'weighted', `return_indices` with an op other than max/min, invalid
+        `axes`, empty `x`.
+    TypeError
+        For non-numeric `x`, complex `x` with max/min/weighted, non-integer
+        sizes or `workers`.
+
+    See Also
+    --------
+    adaptive_pool : Windows chosen to give a fixed output size.
+
+    Notes
+    -----
+    Every pooling is computed as one pass per pooled axis (max, min, sums
+    and the separable weights are separable). Non-overlapping and short
+    windows combine their rows directly; long windows with small strides
+    use the van Herk / Gil-Werman block scans, three operations per input
+    element whatever the window size. The inner loops run along contiguous
+    memory, in compiled code with the GIL released, in parallel over outer
+    rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> fastconv.pool(x, 2)                       # 2x2 max pooling
+    array([[ 5.,  7.],
+           [13., 15.]])
+    >>> fastconv.pool(x, 2, op='mean')
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+
+    Max pooling of a batch of images with overlapping windows and padding,
+    as ``torch.nn.functional.max_pool2d(x, 3, 2, 1)``:
+
+    >>> batch = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
+    >>> fastconv.pool(batch, 3, 2, axes=(2, 3), padding=1).shape
+    (2, 3, 4, 4)
+
+    Maxout: the largest of every 2 channels:
+
+    >>> fastconv.pool(batch, 2, axes=1, op='max').shape
+    (2, 1, 8, 8)
+    """
+    x = _as_pool_input(x)
+    op = _check_op(op, POOL_OPS)
+    ax = _pooled_axes(axes, x.ndim)
+    naxes = len(ax)
+    sizes = _per_axis(size, "size", naxes, 1)
+    strides = sizes if stride is None else _per_axis(stride, "stride", naxes, 1)
+    pads = _per_axis(padding, "padding", naxes, 0)
+    for k, pad in zip(sizes, pads):
+        if pad > k // 2:
+            raise ValueError(f"padding must be at most half the window size, got padding="
+                             f"{padding!r} for size={size!r}")
+    p = _check_p(p) if op == "lp" else p
+    if weights is not None:
+        if op != "weighted":
+            raise ValueError("weights is only used with op='weighted'")
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != tuple(sizes):
+            raise ValueError(f"weights must have the window shape {tuple(sizes)}, got "
+                             f"{weights.shape}")
+        if not np.all(np.isfinite(weights)) or weights.sum() == 0:
+            raise ValueError("weights must be finite and must not sum to zero")
+    if return_indices and op not in ("max", "min"):
+        raise ValueError("return_indices=True needs op='max' or op='min'")
+    if weights is not None:
+        # weights' dimensions follow `axes` as given; the kernels want them ascending
+        order = sorted(range(naxes), key=lambda i: ax[i])
+        weights = weights.transpose(order)
+    ax, sizes, strides, pads = _sorted_by_axis(ax, sizes, strides, pads)
+    plans = []
+    for a, k, s, pad in zip(ax, sizes, strides, pads):
+        Lout = _output_length(x.shape[a], k, s, pad, bool(ceil_mode))
+        if Lout < 1:
+            raise ValueError(
+                f"size {k} (with padding {pad}) is larger than axis {a} of x (length "
+                f"{x.shape[a]}): no window fits")
+        plans.append(_regular_plan(x.shape[a], k, s, pad, Lout))
+    return _pool_impl(x, ax, plans, op, p, weights, count_include_pad, return_indices, workers)
+
+
+def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
+    """Pool with windows chosen to give a fixed output size.
+
+    Along an axis of length ``L`` pooled to ``n`` outputs, output ``i``
+    covers the input elements ``floor(i*L/n) <= t < ceil((i+1)*L/n)``, as
+    PyTorch's adaptive pooling: whatever the input size, the output has the
+    requested size. ``output_size=(2, 2)`` summarises each quadrant of an
+    image; ``output_size=1`` is global pooling.
+
+    Parameters
+    ----------
+    x : array_like
+        Input of any numeric dtype and any number of dimensions.
+    output_size : int or sequence of int
+        Output length of every pooled axis, or one per pooled axis (>= 1;
+        may exceed the input length, in which case windows repeat).
+    op : {'max', 'min', 'mean', 'sum', 'lp'}, optional
+        Reduction over each window, as in `pool`.
+    axes : int or sequence of int, optional
+        Axes to pool over; default all.
+    p : float, optional
+        Exponent of 'lp' pooling; default 2.
+    workers : int, optional
+        Number of threads, as in `convolve`.
+
+    Returns
+    -------
+    out : ndarray
+        Array with the pooled axes resized to `output_size`, of the dtype
+        `pool` gives for `op`.
+
+    Raises
+    ------
+    ValueError
+        For an output size < 1, an unknown `op`, invalid `p` or `axes`, or
+        empty `x`.
+    TypeError
+        For non-numeric `x`, complex `x` with max/min, non-integer sizes.
+
+    See Also
+    --------
+    pool : Fixed-size windows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> x = np.arange(16.0).reshape(4, 4)
+    >>> fastconv.adaptive_pool(x, (2, 2), op='mean')   # one value per quadrant
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    >>> fastconv.adaptive_pool(x, 1, op='max')         # global max
+    array([[15.]])
+    """
+    x = _as_pool_input(x)
+    op = _check_op(op, ADAPTIVE_OPS)
+    ax = _pooled_axes(axes, x.ndim)
+    sizes = _per_axis(output_size, "output_size", len(ax), 1)
+    ax, sizes = _sorted_by_axis(ax, sizes)
+    p = _check_p(p) if op == "lp" else p
+    plans = [_adaptive_plan(x.shape[a], n) for a, n in zip(ax, sizes)]
+    return _pool_impl(x, ax, plans, op, p, None, False, False, workers)
