@@ -258,11 +258,23 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         return (total / div).astype(result_dtype, copy=False)
 
     if op == "lp":
-        real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
+        real = np.dtype(np.float32 if result_dtype in (np.float32, np.float16) else np.float64)
         mag = np.abs(x).astype(real, copy=False)
-        powered = np.ascontiguousarray(mag * mag if p == 2 else mag ** p)
-        total = _run_passes(powered, axes, plans, "sum", nthreads)
-        root = np.sqrt(total) if p == 2 else total ** (1.0 / p)
+
+        def lp_of(values):
+            with np.errstate(over="ignore", under="ignore"):
+                powered = np.ascontiguousarray(values * values if p == 2 else values ** p)
+                total = _run_passes(powered, axes, plans, "sum", nthreads)
+                return np.sqrt(total) if p == 2 else total ** (1.0 / p)
+
+        root = lp_of(mag)
+        # Where |x|**p overflowed although the result may be representable,
+        # redo those windows on |x| / max|x| and scale back.
+        largest = float(np.max(mag))
+        if 0 < largest < math.inf and np.isinf(root).any():
+            with np.errstate(over="ignore"):
+                rescaled = lp_of(mag / real.type(largest)) * real.type(largest)
+            root = np.where(np.isinf(root), rescaled, root)
         return root.astype(result_dtype, copy=False)
 
     # weighted average over the input elements of each window

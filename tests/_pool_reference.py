@@ -399,10 +399,11 @@ def assert_pool_close(got, expected, bound=None, op="mean", err_msg=""):
     bad &= ~((g == e) & np.isinf(e))
     if np.any(bad):
         idx = np.argwhere(bad)[:5]
+        show = complex if expected.dtype.kind == "c" else float
         raise AssertionError(
             f"{int(bad.sum())} of {bad.size} elements differ beyond rtol={rtol}; first at "
-            f"{idx.tolist()}: got {[g[tuple(i)] for i in idx]} expected "
-            f"{[e[tuple(i)] for i in idx]} {err_msg}"
+            f"{idx.tolist()}: got {[show(got[tuple(i)]) for i in idx]} expected "
+            f"{[show(expected[tuple(i)]) for i in idx]} {err_msg}"
         )
 
 

@@ -67,7 +67,8 @@ def test_reference_matches_torch(rng):
     t = torch.from_numpy(x)
     for out in [(1, 1), (3, 4), (7, 10), (9, 13), (2, 25)]:
         np.testing.assert_array_equal(
-            reference_adaptive_pool(x, out, "max", axes=(2, 3)), F.adaptive_max_pool2d(t, out).numpy()
+            reference_adaptive_pool(x, out, "max", axes=(2, 3)),
+            F.adaptive_max_pool2d(t, out).numpy(),
         )
         np.testing.assert_allclose(
             reference_adaptive_pool(x, out, "mean", axes=(2, 3)),
@@ -103,7 +104,9 @@ def test_hand_quadrants():
     np.testing.assert_allclose(got, exp, rtol=1e-15)
     # the docstring example
     z = np.arange(16.0).reshape(4, 4)
-    np.testing.assert_array_equal(fastconv.adaptive_pool(z, (2, 2), op="mean"), [[2.5, 4.5], [10.5, 12.5]])
+    np.testing.assert_array_equal(
+        fastconv.adaptive_pool(z, (2, 2), op="mean"), [[2.5, 4.5], [10.5, 12.5]]
+    )
 
 
 def test_hand_integer_dtypes():
@@ -205,7 +208,7 @@ def test_axes_and_per_axis_sizes(op, rng):
     np.testing.assert_array_equal(a, b)
 
 
-# ----------------------------------------------------------------------------- dtypes / NaN / layouts
+# ------------------------------------------------------------------- dtypes / NaN / layouts
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("op", ADAPTIVE_OPS)
 def test_dtypes(op, dtype, rng):
@@ -279,7 +282,8 @@ def test_torch_adaptive_float32_and_nan(rng):
     t = torch.from_numpy(x)
     for out in [(4, 3), (20, 7), (13, 10)]:
         np.testing.assert_array_equal(
-            fastconv.adaptive_pool(x, out, "max", axes=(2, 3)), F.adaptive_max_pool2d(t, out).numpy()
+            fastconv.adaptive_pool(x, out, "max", axes=(2, 3)),
+            F.adaptive_max_pool2d(t, out).numpy(),
         )
         np.testing.assert_allclose(
             fastconv.adaptive_pool(x, out, "mean", axes=(2, 3)),

@@ -6,6 +6,8 @@ they skip and everything else still runs.
 
 import math
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -89,7 +91,7 @@ def _data(rng, shape, dtype, op):
     return make_array(rng, shape, dtype, kind)
 
 
-# ----------------------------------------------------------------------------- reference self-checks
+# ------------------------------------------------------------------ reference self-checks
 def test_reference_output_length_examples():
     # floor mode
     assert pool_output_length(10, 3, 1, 0, False) == 8
@@ -349,7 +351,7 @@ def test_cross_channel_maxout(op, k, rng):
     check(x, k, 1, op, axes=1)  # overlapping channel groups
 
 
-# ----------------------------------------------------------------------------- large windows / long axes
+# --------------------------------------------------------------- large windows / long axes
 @pytest.mark.parametrize("k", [31, 101])
 @pytest.mark.parametrize("op", ["max", "min", "sum", "mean"])
 def test_big_windows_1d(op, k, rng):
@@ -635,7 +637,9 @@ def test_hand_lp_uses_abs():
 def test_hand_weighted():
     w0 = math.exp(-0.5 * (1 / 0.75) ** 2)  # k=3: sigma = 0.75, offsets -1, 0, 1
     x = np.array([3.0, 0.0, 0.0])
-    np.testing.assert_allclose(fastconv.pool(x, 3, op="weighted"), [3 * w0 / (1 + 2 * w0)], rtol=1e-14)
+    np.testing.assert_allclose(
+        fastconv.pool(x, 3, op="weighted"), [3 * w0 / (1 + 2 * w0)], rtol=1e-14
+    )
     # symmetric data -> the centre value
     np.testing.assert_allclose(fastconv.pool(np.array([0.0, 1.0, 2.0]), 3, op="weighted"), [1.0])
     # custom weights, normalised by the weights of the real elements only
@@ -1018,3 +1022,14 @@ if given is not None:
             x, tuple(ks), tuple(ss), op, padding=tuple(ps), ceil_mode=ceil_mode,
             count_include_pad=cip,
         )
+
+
+@pytest.mark.parametrize("dtype, big", [(np.float64, 1e200), (np.float32, 1e30)])
+def test_lp_of_huge_values_is_finite_where_representable(dtype, big):
+    # |x|**2 overflows, the L2 norm does not; small windows stay exact.
+    x = np.array([big, big, 3.0, 4.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fastconv.pool(x, 2, op="lp")
+    np.testing.assert_allclose(got, np.array([big * np.sqrt(2.0), 5.0], dtype=dtype),
+                               rtol=1e-6)
