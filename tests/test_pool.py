@@ -5,7 +5,6 @@ they skip and everything else still runs.
 """
 
 import math
-
 import warnings
 
 import numpy as np
