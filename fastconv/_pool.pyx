@@ -18,10 +18,11 @@ Two ways to combine the rows of a window:
   -- three row operations per input row whatever ``k``.  Sums computed this
   way never accumulate more than ``k`` terms, so float32 does not drift.
 
-When the pooled axis is the last one (``inner`` < TILE), tiles of TILE
-lines are transposed into a small buffer first, so the same row kernels
-apply with TILE lanes; short regular windows on the last axis are reduced
-in place instead.  Work items are (outer index, chunk of inner) or tiles of
+When the pooled axis is the last one (``inner`` == 1), overlapping max/min
+windows use window doubling along each contiguous line (which may run in
+place: each line is copied to a buffer first), 2-wide windows a pairwise
+loop, other short windows a direct loop, and long sums van Herk on tiles of
+TILE lines transposed into a small buffer.  Work items are (outer index, chunk of inner) or tiles of
 lines, spread over threads by OpenMP.
 """
 
@@ -299,17 +300,19 @@ cdef void _pass(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t L,
                 Py_ssize_t k, Py_ssize_t s, Py_ssize_t pad, bint vanherk, bint k2s2,
                 bint doubling, int op, const pool_t *ident, pool_t *ws,
                 Py_ssize_t ws_stride, int nthreads) noexcept nogil:
-    cdef Py_ssize_t nch, nitems, item, o, ch, c0, n, l0, i, t, j, nlines
+    cdef Py_ssize_t nch, nitems, item, o, ch, c0, n, l0, i, t, j, nlines, chunk
     cdef pool_t *mine
     cdef pool_t *tin
     cdef pool_t *tout
     cdef const pool_t *line
     cdef int tid
-    if inner >= TILE:
+    if inner >= 2:
         # Rows of `inner` contiguous elements, in chunks.
         nch = (inner + CHUNK - 1) // CHUNK
         nitems = outer * nch
-        for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=1):
+        # Chunks of consecutive items: few atomic hand-outs for small items.
+        chunk = max(1, nitems // (8 * nthreads))
+        for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
             tid = threadid()
             o = item // nch
             ch = item % nch
@@ -337,7 +340,8 @@ cdef void _pass(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t L,
         # TILE lanes, pool the rows of the buffer, transpose back.
         nlines = outer * inner
         nitems = (nlines + TILE - 1) // TILE
-        for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=4):
+        chunk = max(1, nitems // (8 * nthreads))
+        for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
             tid = threadid()
             mine = ws + tid * ws_stride
             tin = mine
@@ -382,6 +386,8 @@ def pool_pass(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t L,
     cdef Py_ssize_t ws_stride
     if not (src.flags.c_contiguous and dst.flags.c_contiguous and src.dtype == dst.dtype):
         raise ValueError("pool_pass: malformed problem")
+    if src is dst and not (inner == 1 and regular and s < k and OPS[op] in (OP_MAX, OP_MIN)):
+        raise ValueError("pool_pass: only the window-doubling pass can run in place")
     if st.shape[0] != Lout or en.shape[0] != Lout or org.shape[0] != Lout:
         raise ValueError("pool_pass: malformed windows")
     if outer == 0 or Lout == 0 or inner == 0:
@@ -393,7 +399,7 @@ def pool_pass(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t L,
     doubling = (inner == 1 and regular and s < k and (opc == OP_MAX or opc == OP_MIN))
     # Per-thread scratch: van Herk's 2k rows, doubling's two padded lines, or a
     # transposed tile in and out.
-    if inner >= TILE:
+    if inner >= 2:
         ws_stride = 2 * k * CHUNK if vanherk else 0
     elif doubling:
         ws_stride = 2 * ((Lout - 1) * s + k)

@@ -182,7 +182,12 @@ def _run_passes(arr, axes, plans, op, nthreads, weights=None):
         shape = cur.shape
         outer = math.prod(shape[:ax])
         inner = math.prod(shape[ax + 1:])
-        out = np.empty(shape[:ax] + (plan.Lout,) + shape[ax + 1:], dtype=cur.dtype)
+        in_place = (cur is not arr and inner == 1 and plan.Lout == plan.L and plan.regular
+                    and plan.s < plan.k and op in ("max", "min"))
+        # The window-doubling pass buffers each line, so it can overwrite an
+        # intermediate array: one fresh (page-faulting) array less.
+        out = cur if in_place else np.empty(shape[:ax] + (plan.Lout,) + shape[ax + 1:],
+                                            dtype=cur.dtype)
         vanherk = (op != "wsum" and plan.regular and plan.k >= _VANHERK_MIN_SIZE
                    and plan.s * 2 <= plan.k)
         _pool.pool_pass(cur, out, outer, plan.L, inner, plan.Lout, plan.starts, plan.ends,
