@@ -5,11 +5,30 @@ import operator
 
 import numpy as np
 
-from . import _pool
+from . import _direct
 from ._threads import resolve_workers
 from ._validation import normalize_axes
 
 __all__ = ["pool", "adaptive_pool"]
+
+
+def _load_pool_kernels():
+    """The pooling kernels compiled for the widest instruction set in use.
+
+    Follows the direct kernels' choice (`show_config`, ``FASTCONV_SIMD``);
+    a variant is imported only when the CPU supports it.
+    """
+    import importlib
+
+    level = _direct.simd_level()
+    name = {"AVX-512": "_pool_avx512", "AVX2+FMA": "_pool_avx2"}.get(level, "_pool")
+    try:
+        return importlib.import_module("." + name, __package__)
+    except ImportError:  # a build without the x86-64 variants
+        return importlib.import_module("._pool", __package__)
+
+
+_pool = _load_pool_kernels()
 
 POOL_OPS = ("max", "min", "mean", "sum", "lp", "weighted")
 ADAPTIVE_OPS = ("max", "min", "mean", "sum", "lp")
@@ -275,8 +294,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         root = lp_of(mag)
         # Where |x|**p overflowed although the result may be representable,
         # redo those windows on |x| / max|x| and scale back.
-        largest = float(np.max(mag))
-        if 0 < largest < math.inf and np.isinf(root).any():
+        if np.isinf(root).any() and 0 < (largest := float(np.max(mag))) < math.inf:
             with np.errstate(over="ignore"):
                 rescaled = lp_of(mag / real.type(largest)) * real.type(largest)
             root = np.where(np.isinf(root), rescaled, root)

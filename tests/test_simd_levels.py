@@ -69,3 +69,49 @@ def test_unknown_simd_level_is_refused():
 def test_simd_level_in_use_is_reported(capsys):
     fastconv.show_config()
     assert _direct.simd_level() in capsys.readouterr().out
+
+
+POOL_VARIANTS = {"baseline": "_pool", "AVX2+FMA": "_pool_avx2", "AVX-512": "_pool_avx512"}
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_every_pooling_variant_matches_the_reference(level, monkeypatch):
+    import importlib
+
+    from fastconv import _pooling
+    from _pool_reference import reference_pool
+
+    try:
+        previous = _direct.set_simd_level(level)
+    except ValueError:
+        pytest.skip(f"{level} is not supported by this CPU")
+    _direct.set_simd_level(previous)
+    try:
+        module = importlib.import_module("fastconv." + POOL_VARIANTS[level])
+    except ImportError:
+        pytest.skip(f"this build has no {level} pooling kernels")
+    monkeypatch.setattr(_pooling, "_pool", module)
+    rng = np.random.default_rng(3)
+    cases = [
+        ((3, 40, 37), (1, 2), 2, None, 0, "max"),
+        ((3, 40, 37), (1, 2), 3, 2, 1, "mean"),
+        ((50, 300), (0, 1), 31, 1, 15, "max"),   # van Herk rows, window doubling lines
+        ((50, 300), (0, 1), 9, 2, 4, "sum"),     # van Herk sums on tiles
+        ((4, 6, 20), (2,), 3, 1, 1, "min"),
+    ]
+    for shape, axes, size, stride, padding, op in cases:
+        for dtype in (np.float32, np.float64, np.int16):
+            if op == "mean" and dtype == np.int16:
+                continue
+            x = (rng.standard_normal(shape) * 50).astype(dtype)
+            got = fastconv.pool(x, size, stride, op, axes=axes, padding=padding)
+            expected = reference_pool(x, size, stride, op, axes=axes, padding=padding)
+            assert got.dtype == expected.dtype
+            msg = f"{level} {shape} {op} {dtype}"
+            if op in ("max", "min") or dtype == np.int16:
+                np.testing.assert_array_equal(got, expected, err_msg=msg)
+            else:
+                # rounding error of a float32 sum scales with the sum of magnitudes
+                bound = reference_pool(np.abs(x.astype(np.float64)), size, stride, op,
+                                       axes=axes, padding=padding)
+                assert np.all(np.abs(got - expected) <= 1e-5 * bound), msg
