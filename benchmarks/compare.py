@@ -47,8 +47,8 @@ import scipy  # noqa: E402
 import scipy.signal  # noqa: E402
 
 import fastconv  # noqa: E402
-from benchmarks.common import (cv2_correlate_same, flops,  # noqa: E402
-                               safe_import)
+from benchmarks.common import (cv2_correlate_same, flops, loadavg,  # noqa: E402
+                               n_cpus, safe_import, timed)
 
 cv2 = safe_import("cv2")
 
@@ -64,26 +64,6 @@ BANDWIDTH_CASE = "2-D 4096^2 * 3x3"
 BANDWIDTH = 40e9  # bytes/s
 
 TOL = 1e-4  # max |out - ref| / max |ref|, float32 with up to 125 taps
-
-
-def n_cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-def loadavg():
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "n/a"
-
-
-def timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - t0, out
 
 
 def peers_for(x, k, ncpu):

@@ -1,12 +1,16 @@
 """Shared helpers for the fastconv benchmark suite.
 
-Used by the asv benchmarks in this package and by ``benchmarks/compare.py``.
+Used by the asv benchmarks in this package and by ``benchmarks/compare.py`` and
+``benchmarks/compare_pool.py``.
 Everything here is plain NumPy/SciPy plus optional OpenCV; no fastconv
 internals are touched, only its public API.
 """
 
 import importlib
 import math
+import os
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -21,6 +25,29 @@ def safe_import(name):
         return importlib.import_module(name)
     except ImportError:
         return None
+
+
+def n_cpus():
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def loadavg():
+    """The load average line, to judge how quiet the machine was."""
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "n/a"
+
+
+def timed(fn):
+    """(seconds, result) of one call of `fn`."""
+    t0 = time.perf_counter()
+    out = fn()
+    return time.perf_counter() - t0, out
 
 
 # Workloads, by name: (input shape, kernel shape). All kernels have odd sizes,

@@ -16,7 +16,7 @@ import scipy.signal
 
 import fastconv
 
-from .common import (CASES, SCIPY_DIRECT_OK, cv2_convolve_same, make_data,
+from .common import (SCIPY_DIRECT_OK, cv2_convolve_same, make_data,
                      safe_import)
 
 cv2 = safe_import("cv2")
