@@ -441,6 +441,73 @@ def _pass_typed(const pool_t[::1] src, pool_t[::1] dst, pool_t[::1] ws, const po
               nthreads)
 
 
+cdef void _blocks2d(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t H,
+                    Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int op, pool_t *ws,
+                    Py_ssize_t ws_stride, int nthreads) noexcept nogil:
+    """Non-overlapping kh x kw windows over the last two axes in one pass.
+
+    Each output row combines its kh input rows into a row buffer (contiguous,
+    vectorised), then reduces groups of kw along the buffer: the input is
+    streamed once and no intermediate array is written.
+    """
+    cdef Py_ssize_t Ho = H // kh, Wo = W // kw, Wused = Wo * kw
+    cdef Py_ssize_t nitems = outer * Ho, item, o, i, t, j, chunk
+    cdef const pool_t *rows
+    cdef pool_t *buf
+    cdef pool_t *drow
+    cdef pool_t acc, v
+    cdef int tid
+    chunk = max(1, nitems // (8 * nthreads))
+    for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
+        tid = threadid()
+        buf = ws + tid * ws_stride
+        o = item // Ho
+        i = item % Ho
+        rows = src + (o * H + i * kh) * W
+        drow = dst + (o * Ho + i) * Wo
+        _copy_row(buf, rows, Wused)
+        for t in range(1, kh):
+            _combine_into(buf, rows + t * W, Wused, op)
+        if kw == 2:
+            _lines_k2s2(buf, drow, Wused, Wo, op)
+        else:
+            for j in range(Wo):
+                acc = buf[j * kw]
+                for t in range(1, kw):
+                    v = buf[j * kw + t]
+                    if op == OP_MAX:
+                        acc = v if ((v > acc) | (v != v)) else acc
+                    elif op == OP_MIN:
+                        acc = v if ((v < acc) | (v != v)) else acc
+                    else:
+                        acc = acc + v
+                drow[j] = acc
+
+
+def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
+             Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, str op, int nthreads):
+    """Non-overlapping pooling over the last two axes of src (outer, H, W)."""
+    if not (src.flags.c_contiguous and dst.flags.c_contiguous and src.dtype == dst.dtype
+            and op in ('max', 'min', 'sum') and kh >= 1 and kw >= 1
+            and dst.size == outer * (H // kh) * (W // kw)):
+        raise ValueError("blocks2d: malformed problem")
+    if dst.size == 0:
+        return dst
+    nthreads = <int>max(1, min(nthreads, src.size // 65536))
+    ws_stride = W + 64
+    ws = np.empty(ws_stride * nthreads, dtype=src.dtype)
+    _blocks2d_typed(src.reshape(-1), dst.reshape(-1), ws, outer, H, W, kh, kw, OPS[op],
+                    ws_stride, nthreads)
+    return dst
+
+
+def _blocks2d_typed(const pool_t[::1] src, pool_t[::1] dst, pool_t[::1] ws, Py_ssize_t outer,
+                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int opc,
+                    Py_ssize_t ws_stride, int nthreads):
+    with nogil:
+        _blocks2d(&src[0], &dst[0], outer, H, W, kh, kw, opc, &ws[0], ws_stride, nthreads)
+
+
 cdef void _argpool(const pool_t *src, pool_t *dst, int64_t *idx, Py_ssize_t nbatch,
                    Py_ssize_t D, const Py_ssize_t *L, const Py_ssize_t *Lout,
                    const Py_ssize_t *k, const Py_ssize_t *s, const Py_ssize_t *pad,

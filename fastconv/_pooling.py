@@ -188,6 +188,15 @@ def _run_passes(arr, axes, plans, op, nthreads, weights=None):
     axis). Axes other than the last go first: the last axis, whose pass
     works on strided lines, then sees the smallest array.
     """
+    if (len(axes) == 2 and list(axes) == [arr.ndim - 2, arr.ndim - 1] and op != "wsum"
+            and all(pl.regular and pl.k == pl.s and pl.pad == 0 and pl.Lout == pl.L // pl.k
+                    for pl in plans)):
+        # Non-overlapping windows over the two last axes: one streaming pass.
+        H, W = arr.shape[-2:]
+        out = np.empty(arr.shape[:-2] + (plans[0].Lout, plans[1].Lout), dtype=arr.dtype)
+        _pool.blocks2d(arr, out, math.prod(arr.shape[:-2]), H, W, plans[0].k, plans[1].k,
+                       op, nthreads)
+        return out
     order = sorted(range(len(axes)), key=lambda i: (axes[i] == arr.ndim - 1, i))
     if op == "max":
         ident = -np.inf if arr.dtype.kind == "f" else np.iinfo(arr.dtype).min
