@@ -373,10 +373,8 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
                num_t **rows_ws, num_t **args_ws, num_t **outs_ws, num_t *ebuf_ws,
                Py_ssize_t ptr_stride, Py_ssize_t outs_stride, Py_ssize_t ebuf_stride,
                Py_ssize_t edge_len, Py_ssize_t nitems, int nthreads, int R) noexcept nogil:
-    cdef Py_ssize_t i, item, chunk
+    cdef Py_ssize_t item, chunk
     cdef int tid
-    for i in range(fill_len):
-        fill_row[i] = fill
     if nthreads == 1:
         for item in range(nitems):
             _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
@@ -459,59 +457,29 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
     args_ws = np.empty(nthreads * ptr_stride, dtype=np.uintp)
     outs_ws = np.empty(nthreads * outs_stride, dtype=np.uintp)
     ebuf_ws = np.empty(nthreads * ebuf_stride, dtype=dtype)
-    fill_row = np.empty(fill_len, dtype=dtype)
-
-    cdef void *xp = cnp.PyArray_DATA(x)
-    cdef void *wp = cnp.PyArray_DATA(w)
-    cdef void *op = cnp.PyArray_DATA(out)
-    cdef void *rp = cnp.PyArray_DATA(rows_ws)
-    cdef void *ap = cnp.PyArray_DATA(args_ws)
-    cdef void *outp = cnp.PyArray_DATA(outs_ws)
-    cdef void *ep = cnp.PyArray_DATA(ebuf_ws)
-    cdef void *fp = cnp.PyArray_DATA(fill_row)
-    cdef float fill_f
-    cdef double fill_d
-    cdef float complex fill_c
-    cdef double complex fill_z
-    cdef int64_t fill_i
-
-    if dtype == np.float32:
-        fill_f = fill
-        with nogil:
-            _run(<float *>xp, <const float *>wp, <float *>op, &n_[0], &k_[0], &m_[0], &s_[0],
-                 &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_f, <float *>fp,
-                 fill_len, <float **>rp, <float **>ap, <float **>outp, <float *>ep,
-                 ptr_stride, outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
-    elif dtype == np.float64:
-        fill_d = fill
-        with nogil:
-            _run(<double *>xp, <const double *>wp, <double *>op, &n_[0], &k_[0], &m_[0], &s_[0],
-                 &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_d, <double *>fp,
-                 fill_len, <double **>rp, <double **>ap, <double **>outp, <double *>ep,
-                 ptr_stride, outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
-    elif dtype == np.complex64:
-        fill_c = fill
-        with nogil:
-            _run(<float complex *>xp, <const float complex *>wp, <float complex *>op,
-                 &n_[0], &k_[0], &m_[0], &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch,
-                 bmode, fill_c, <float complex *>fp, fill_len, <float complex **>rp,
-                 <float complex **>ap, <float complex **>outp, <float complex *>ep,
-                 ptr_stride, outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
-    elif dtype == np.complex128:
-        fill_z = fill
-        with nogil:
-            _run(<double complex *>xp, <const double complex *>wp, <double complex *>op,
-                 &n_[0], &k_[0], &m_[0], &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch,
-                 bmode, fill_z, <double complex *>fp, fill_len, <double complex **>rp,
-                 <double complex **>ap, <double complex **>outp, <double complex *>ep,
-                 ptr_stride, outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
-    elif dtype == np.int64:
-        fill_i = fill
-        with nogil:
-            _run(<int64_t *>xp, <const int64_t *>wp, <int64_t *>op, &n_[0], &k_[0], &m_[0],
-                 &s_[0], &xs_[0], <int>D, &xo_[0], &wo_[0], nbatch, bmode, fill_i,
-                 <int64_t *>fp, fill_len, <int64_t **>rp, <int64_t **>ap,
-                 <int64_t **>outp, <int64_t *>ep, ptr_stride, outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
-    else:
+    if dtype not in (np.float32, np.float64, np.complex64, np.complex128, np.int64):
         raise TypeError(f"correlate_direct: unsupported compute dtype {dtype}")
+    # The fill row doubles as the typed argument that picks the specialisation.
+    fill_row = np.full(fill_len, fill, dtype=dtype)
+    _run_typed(fill_row, out.reshape(-1), ebuf_ws, <size_t>cnp.PyArray_DATA(x),
+               <size_t>cnp.PyArray_DATA(w), <size_t>cnp.PyArray_DATA(rows_ws),
+               <size_t>cnp.PyArray_DATA(args_ws), <size_t>cnp.PyArray_DATA(outs_ws),
+               n_, k_, m_, s_, xs_, xo_, wo_, <int>D, nbatch, bmode, ptr_stride,
+               outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
     return out
+
+
+def _run_typed(num_t[::1] fill_row, num_t[::1] out, num_t[::1] ebuf, size_t xaddr,
+               size_t waddr, size_t rows_addr, size_t args_addr, size_t outs_addr,
+               const Py_ssize_t[::1] n, const Py_ssize_t[::1] k, const Py_ssize_t[::1] m,
+               const Py_ssize_t[::1] s, const Py_ssize_t[::1] xs,
+               const Py_ssize_t[::1] x_off, const Py_ssize_t[::1] w_off, int D,
+               Py_ssize_t nbatch, int bmode, Py_ssize_t ptr_stride, Py_ssize_t outs_stride,
+               Py_ssize_t ebuf_stride, Py_ssize_t edge_len, Py_ssize_t nitems,
+               int nthreads, int R):
+    with nogil:
+        _run(<num_t *>xaddr, <const num_t *>waddr, &out[0], &n[0], &k[0], &m[0], &s[0],
+             &xs[0], D, &x_off[0], &w_off[0], nbatch, bmode, fill_row[0], &fill_row[0],
+             fill_row.shape[0], <num_t **>rows_addr, <num_t **>args_addr,
+             <num_t **>outs_addr, &ebuf[0], ptr_stride, outs_stride, ebuf_stride,
+             edge_len, nitems, nthreads, R)
