@@ -309,7 +309,7 @@ cdef void _pass(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t L,
                 const Py_ssize_t *ends, const Py_ssize_t *origin, const double *weights,
                 Py_ssize_t k, Py_ssize_t s, Py_ssize_t pad, bint vanherk, bint k2s2,
                 bint doubling, int op, const pool_t *ident, pool_t *ws,
-                Py_ssize_t ws_stride, int nthreads) noexcept nogil:
+                Py_ssize_t ws_stride, Py_ssize_t chunk_w, int nthreads) noexcept nogil:
     cdef Py_ssize_t nch, nitems, item, o, ch, c0, n, l0, i, t, j, nlines, chunk
     cdef pool_t *mine
     cdef pool_t *tin
@@ -318,7 +318,7 @@ cdef void _pass(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t L,
     cdef int tid
     if inner >= 2:
         # Rows of `inner` contiguous elements, in chunks.
-        nch = (inner + CHUNK - 1) // CHUNK
+        nch = (inner + chunk_w - 1) // chunk_w
         nitems = outer * nch
         # Chunks of consecutive items: few atomic hand-outs for small items.
         chunk = max(1, nitems // (8 * nthreads))
@@ -326,8 +326,8 @@ cdef void _pass(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t L,
             tid = threadid()
             o = item // nch
             ch = item % nch
-            c0 = ch * CHUNK
-            n = min(<Py_ssize_t>CHUNK, inner - c0)
+            c0 = ch * chunk_w
+            n = min(chunk_w, inner - c0)
             _rows(src + o * L * inner + c0, inner, dst + o * Lout * inner + c0, inner, n,
                   L, Lout, starts, ends, origin, weights, k, s, pad, vanherk, op, ident,
                   ws + tid * ws_stride)
@@ -393,7 +393,7 @@ def pool_pass(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t L,
         weights if weights is not None else np.zeros(1), dtype=np.float64)
     cdef int opc = OPS[op]
     cdef bint k2s2, doubling
-    cdef Py_ssize_t ws_stride
+    cdef Py_ssize_t ws_stride, chunk_w
     if not (src.flags.c_contiguous and dst.flags.c_contiguous and src.dtype == dst.dtype):
         raise ValueError("pool_pass: malformed problem")
     if src is dst and not (inner == 1 and regular and s < k and OPS[op] in (OP_MAX, OP_MIN)):
@@ -405,12 +405,16 @@ def pool_pass(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t L,
     # Full regular windows of 2 with stride 2 on a last axis: the 2x2 pooling case.
     k2s2 = (not vanherk and k == 2 and s == 2 and pad == 0 and 2 * Lout <= L
             and opc != OP_WSUM)
+    # Inner elements per work item: CHUNK, fewer for very long windows so that
+    # van Herk's 2k scratch rows stay within about 4 MB per thread.
+    chunk_w = max(<Py_ssize_t>TILE, min(<Py_ssize_t>CHUNK, (1 << 19) // max(k, 1)))
+    chunk_w = chunk_w // TILE * TILE
     # Overlapping max/min windows of regular size along a contiguous last axis.
     doubling = (inner == 1 and regular and s < k and (opc == OP_MAX or opc == OP_MIN))
     # Per-thread scratch: van Herk's 2k rows, doubling's two padded lines, or a
     # transposed tile in and out.
     if inner >= 2:
-        ws_stride = 2 * k * CHUNK if vanherk else 0
+        ws_stride = 2 * k * chunk_w if vanherk else 0
     elif doubling:
         ws_stride = 2 * ((Lout - 1) * s + k)
     elif inner == 1 and not vanherk:
@@ -421,11 +425,11 @@ def pool_pass(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t L,
     work = outer * inner * (Lout * (3 if vanherk else max(1, k)) + L)
     nthreads = <int>max(1, min(nthreads, work // 65536))
     ws = np.empty(ws_stride * nthreads, dtype=src.dtype)
-    ident = np.full(max(inner, TILE, CHUNK), identity, dtype=src.dtype)
+    ident = np.full(max(inner, TILE, chunk_w), identity, dtype=src.dtype)
     # Cython picks the specialisation from the buffers' dtype.
     _pass_typed(src.reshape(-1), dst.reshape(-1), ws, ident, outer, L, inner, Lout,
                 st, en, org, wts, k, s, pad, vanherk, k2s2, doubling, opc, ws_stride,
-                nthreads)
+                chunk_w, nthreads)
     return dst
 
 
@@ -434,11 +438,11 @@ def _pass_typed(const pool_t[::1] src, pool_t[::1] dst, pool_t[::1] ws, const po
                 const Py_ssize_t[::1] st, const Py_ssize_t[::1] en,
                 const Py_ssize_t[::1] org, const double[::1] wts, Py_ssize_t k,
                 Py_ssize_t s, Py_ssize_t pad, bint vanherk, bint k2s2, bint doubling,
-                int opc, Py_ssize_t ws_stride, int nthreads):
+                int opc, Py_ssize_t ws_stride, Py_ssize_t chunk_w, int nthreads):
     with nogil:
         _pass(&src[0], &dst[0], outer, L, inner, Lout, &st[0], &en[0], &org[0], &wts[0],
               k, s, pad, vanherk, k2s2, doubling, opc, &ident[0], &ws[0], ws_stride,
-              nthreads)
+              chunk_w, nthreads)
 
 
 cdef void _blocks2d(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t H,
