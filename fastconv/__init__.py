@@ -6,6 +6,7 @@ Convolution and correlation
 ---------------------------
 convolve      N-D convolution, SciPy semantics, boundary extensions, axes
 correlate     N-D cross-correlation
+convolve_separable  convolution with a kernel given by its 1-D factors
 
 Pooling
 -------
@@ -38,11 +39,13 @@ from ._build_info import version as __version__
 from ._config import show_config
 from ._convolve import convolve, correlate
 from ._pooling import adaptive_pool, pool
+from ._separable import convolve_separable
 from ._threads import get_workers, set_workers
 
 __all__ = [
     "adaptive_pool",
     "convolve",
+    "convolve_separable",
     "correlate",
     "get_workers",
     "pool",

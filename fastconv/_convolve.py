@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _direct
+from . import _direct, _separable
 from ._threads import resolve_workers
 from ._validation import (
     MODES,
@@ -18,7 +18,7 @@ from ._validation import (
 
 __all__ = ["convolve", "correlate"]
 
-METHODS = ("auto", "direct")
+METHODS = ("auto", "direct", "separable")
 
 
 def _compute_dtype(result_dtype):
@@ -65,7 +65,40 @@ def _batch_offsets(strides, shape, out_shape, itemsize):
     return np.ascontiguousarray(np.broadcast_to(off, out_shape).ravel())
 
 
-def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):
+def _check_valid_shapes(in1, in2, conv_axes):
+    ok1 = all(in1.shape[a] >= in2.shape[a] for a in conv_axes)
+    ok2 = all(in2.shape[a] >= in1.shape[a] for a in conv_axes)
+    if not (ok1 or ok2):
+        raise ValueError(
+            "For 'valid' mode, one of in1 and in2 must be at least as large as the "
+            f"other along every convolved axis; got {in1.shape} and {in2.shape}")
+    return ok1
+
+
+def _separable_kernel_factors(in2, conv_axes, batch_axes, result_dtype, required):
+    """1-D factors of in2 along conv_axes in the result's arithmetic, or None."""
+    if any(in2.shape[a] != 1 for a in batch_axes):
+        if required:
+            raise ValueError("method='separable' needs a single kernel: in2 must have "
+                             "length 1 along the axes that are not convolved")
+        return None
+    kernel = in2.reshape([in2.shape[a] for a in conv_axes])
+    factors = _separable.separable_factors(kernel, result_dtype)
+    if factors is None:
+        if required:
+            raise ValueError("method='separable' needs a separable in2 (an outer product of "
+                             "1-D kernels, to the precision of the result dtype)")
+        return None
+    compute = np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
+    with np.errstate(all="ignore"):
+        return [np.asarray(f).astype(compute) for f in factors]
+
+
+def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve,
+                   out=None):
+    """convolve/correlate; `out` (internal) is a C-contiguous array the result
+    may be written to when its shape and dtype are those of the result and no
+    axis reordering is needed, else it is ignored."""
     in1 = as_numeric_array(in1, "in1")
     in2 = as_numeric_array(in2, "in2")
     check_choice(mode, "mode", MODES)
@@ -96,16 +129,26 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
                 f"equal or 1 to broadcast): {in1.shape} and {in2.shape}"
             )
 
+    if method == "separable" and len(conv_axes) == 1:
+        # one convolved axis: every kernel is 1-D already, the direct pass is it
+        method = "direct"
+    if method == "separable" or (
+            method == "auto" and _separable.worth_trying(in2, conv_axes, batch_axes)):
+        factors = _separable_kernel_factors(in2, conv_axes, batch_axes, result_dtype,
+                                            required=method == "separable")
+        if factors is not None:
+            if mode == "valid":
+                _check_valid_shapes(in1, in2, conv_axes)
+            if not is_convolve:
+                # correlate(a, b) == convolve(a, flip(conj(b))), factor by factor
+                factors = [(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in factors]
+            fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
+            return _separable._passes(in1, factors, list(conv_axes), mode, bname, fill_value,
+                                      workers, result_dtype)
+
     swapped = False
     if mode == "valid":
-        ok1 = all(in1.shape[a] >= in2.shape[a] for a in conv_axes)
-        ok2 = all(in2.shape[a] >= in1.shape[a] for a in conv_axes)
-        if not (ok1 or ok2):
-            raise ValueError(
-                "For 'valid' mode, one of in1 and in2 must be at least as large as the "
-                f"other along every convolved axis; got {in1.shape} and {in2.shape}"
-            )
-        swapped = not ok1
+        swapped = not _check_valid_shapes(in1, in2, conv_axes)
     elif mode == "full" and bname == "fill" and fill == 0:
         # With a zero extension the full output is symmetric in the inputs:
         # run the kernel over the larger one (as SciPy does), since the
@@ -167,7 +210,13 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
     else:
         w_off = _NO_BATCH
 
-    out = np.empty(tuple(batch_out) + tuple(m), dtype=compute_dtype)
+    kernel_shape = tuple(batch_out) + tuple(m)
+    if (out is not None and identity_order and compute_dtype == result_dtype
+            and out.dtype == result_dtype and out.flags.c_contiguous
+            and out.size == math.prod(kernel_shape)):
+        out = out.reshape(kernel_shape)
+    else:
+        out = np.empty(kernel_shape, dtype=compute_dtype)
     fill_value = fill.astype(compute_dtype).item()
     bcode = _direct.BOUNDARY_CODES[bname]
     _direct.correlate_direct(xt, vc, out, n, k, m, s, xs, x_off, w_off, bcode, fill_value, nthreads)
@@ -205,10 +254,16 @@ _PARAMS_DOC = """
             respect to the ``full`` output as in SciPy (for an even kernel
             length ``k`` the window starts ``k // 2`` samples before the
             output sample).
-    method : {'auto', 'direct'}, optional
+    method : {'auto', 'direct', 'separable'}, optional
         Algorithm. ``'direct'`` sums the products in our compiled,
-        multithreaded, vectorised kernel; ``'auto'`` currently also means
-        ``'direct'``.
+        multithreaded, vectorised kernel. ``'separable'`` factors `in2` into
+        one 1-D kernel per convolved axis (it must be an outer product, to
+        the precision of the result dtype; integer kernels are factored
+        exactly in integers) and runs one 1-D direct pass per axis
+        (``ValueError`` if `in2` is not separable). ``'auto'`` uses
+        ``'separable'`` for a single kernel of at least 64 taps spanning two
+        or more axes, with three times the taps of its passes, when it is
+        separable; ``'direct'`` otherwise.
     axes : int or sequence of int, optional
         Axes along which to @verb@; default all axes. Along the other axes
         the input lengths must be equal or 1, and they broadcast, as in

@@ -7,7 +7,7 @@ import numpy as np
 
 from . import _direct
 from ._threads import resolve_workers
-from ._validation import normalize_axes
+from ._validation import ordered_axes
 
 __all__ = ["pool", "adaptive_pool"]
 
@@ -73,16 +73,6 @@ def _per_axis(value, name, naxes, minimum):
             raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
         out.append(v)
     return out
-
-
-def _pooled_axes(axes, ndim):
-    """Pooled axes in the caller's order (per-axis parameters follow it)."""
-    if axes is None:
-        return list(range(ndim))
-    ordered = list(axes) if np.ndim(axes) else [axes]
-    canonical = normalize_axes(ordered, ndim)  # validates: ints, range, duplicates
-    del canonical
-    return [operator.index(a) % ndim for a in ordered]
 
 
 def _sorted_by_axis(axes, *per_axis):
@@ -506,7 +496,7 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     """
     x = _as_pool_input(x)
     op = _check_op(op, POOL_OPS)
-    ax = _pooled_axes(axes, x.ndim)
+    ax = ordered_axes(axes, x.ndim)
     naxes = len(ax)
     sizes = _per_axis(size, "size", naxes, 1)
     strides = sizes if stride is None else _per_axis(stride, "stride", naxes, 1)
@@ -599,7 +589,7 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
     """
     x = _as_pool_input(x)
     op = _check_op(op, ADAPTIVE_OPS)
-    ax = _pooled_axes(axes, x.ndim)
+    ax = ordered_axes(axes, x.ndim)
     sizes = _per_axis(output_size, "output_size", len(ax), 1)
     ax, sizes = _sorted_by_axis(ax, sizes)
     p = _check_p(p) if op == "lp" else p

@@ -46,10 +46,13 @@ def check_boundary(boundary):
     return BOUNDARIES[boundary]
 
 
-def normalize_axes(axes, ndim):
-    """Sorted tuple of distinct non-negative axes; None means all axes."""
+def ordered_axes(axes, ndim):
+    """Distinct non-negative axes in the caller's order; None means all axes.
+
+    Per-axis arguments (kernels, window sizes) follow this order.
+    """
     if axes is None:
-        return tuple(range(ndim))
+        return list(range(ndim))
     if np.ndim(axes) == 0:
         axes = [axes]
     out = []
@@ -67,7 +70,12 @@ def normalize_axes(axes, ndim):
         raise ValueError("axes, when given, must not be empty")
     if len(set(out)) != len(out):
         raise ValueError(f"axes must not contain duplicates, got {tuple(axes)}")
-    return tuple(sorted(out))
+    return out
+
+
+def normalize_axes(axes, ndim):
+    """Sorted tuple of distinct non-negative axes; None means all axes."""
+    return tuple(sorted(ordered_axes(axes, ndim)))
 
 
 def check_fillvalue(fillvalue, result_dtype):

@@ -1,0 +1,313 @@
+"""Separable convolution: one 1-D pass of the direct kernel per axis."""
+
+import math
+import threading
+
+import numpy as np
+
+from ._validation import BOUNDARIES, MODES, as_numeric_array, check_choice, ordered_axes
+
+__all__ = ["convolve_separable", "separable_factors"]
+
+# A kernel with at least this many taps is worth testing for separability
+# under method='auto' (the test costs an SVD per axis).
+AUTO_MIN_TAPS = 64
+# ... and is run as 1-D passes when its taps outnumber the passes' by this.
+AUTO_TAP_RATIO = 3.0
+
+
+def _precision(dtype):
+    """Relative precision of values of `dtype` (0 for exact types)."""
+    if dtype.kind == "f":
+        return float(np.finfo(dtype).eps)
+    if dtype.kind == "c":
+        return float(np.finfo(dtype.type(0).real.dtype).eps)
+    return 0.0
+
+
+def _integer_factors(kernel):
+    """Exact integer factors of a rank-1 integer kernel, or None."""
+    rest = kernel.astype(np.int64)
+    factors = []
+    while rest.ndim > 1:
+        mat = rest.reshape(rest.shape[0], -1)
+        if not mat.any():
+            factors.append(np.zeros(rest.shape[0], dtype=np.int64))
+            rest = np.ones(rest.shape[1:], dtype=np.int64)
+            continue
+        col = mat[:, int(np.argmax(np.abs(mat).max(axis=0)))]
+        # the primitive vector of the column space: the other factor is then integral
+        u = col // np.gcd.reduce(np.abs(col))
+        r = int(np.argmax(np.abs(u)))
+        if np.any(mat[r] % u[r]):
+            return None
+        v = mat[r] // u[r]
+        if not np.array_equal(np.outer(u, v), mat):
+            return None
+        factors.append(u)
+        rest = v.reshape(rest.shape[1:])
+    factors.append(rest.reshape(-1))
+    return factors
+
+
+def _float_factors(kernel, tol):
+    """Factors of a kernel of numerical rank 1 (SVD of every unfolding), or None."""
+    work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
+    norm = np.linalg.norm(work)
+    if norm == 0:
+        return [np.zeros(n, dtype=work.dtype) for n in work.shape]
+    vectors = []
+    for d in range(work.ndim):
+        unfolding = np.moveaxis(work, d, 0).reshape(work.shape[d], -1)
+        u, s, _ = np.linalg.svd(unfolding, full_matrices=False)
+        if s.size > 1 and s[1] > tol * s[0]:
+            return None
+        vectors.append(u[:, 0])
+    outer = vectors[0]
+    for v in vectors[1:]:
+        outer = np.multiply.outer(outer, v)
+    scale = np.vdot(outer, work)  # the vectors are unit: outer has norm 1
+    if np.linalg.norm(work - scale * outer) > tol * norm:
+        return None
+    if work.dtype.kind != "c":
+        scale = scale.real
+    vectors[0] = vectors[0] * scale
+    return vectors
+
+
+def separable_factors(kernel, dtype=None):
+    """1-D factors whose outer product is `kernel`, or None when it has rank > 1.
+
+    Parameters
+    ----------
+    kernel : ndarray
+        Kernel over the convolved axes only.
+    dtype : dtype, optional
+        Result dtype the factors will be used for: integer and bool results
+        need exact integer factors; floating results accept factors whose
+        outer product matches to a tolerance scaled by the dtype's precision
+        (``16 * eps * max(kernel.shape)`` relative, on every unfolding).
+    """
+    kernel = np.asarray(kernel)
+    dtype = np.dtype(dtype) if dtype is not None else kernel.dtype
+    if kernel.ndim <= 1:
+        return [kernel.reshape(-1)]
+    if dtype.kind in "biu":
+        if kernel.dtype.kind not in "biu":
+            return None
+        return _integer_factors(kernel)
+    # A kernel stored in a lower precision than the result is separable to
+    # its own precision only.
+    eps = max(_precision(dtype), _precision(kernel.dtype) if kernel.dtype.kind in "fc" else 0.0)
+    return _float_factors(kernel, 16 * eps * max(kernel.shape))
+
+
+def worth_trying(in2, conv_axes, batch_axes):
+    """Whether method='auto' should test in2 for separability.
+
+    A single kernel extending along two or more axes whose taps outnumber
+    the taps of its 1-D passes by AUTO_TAP_RATIO; smaller kernels are not
+    worth the SVDs of the test.
+    """
+    if any(in2.shape[a] != 1 for a in batch_axes):
+        return False
+    lengths = [in2.shape[a] for a in conv_axes]
+    if sum(n > 1 for n in lengths) < 2:
+        return False
+    taps = math.prod(lengths)
+    return taps >= AUTO_MIN_TAPS and taps >= AUTO_TAP_RATIO * sum(lengths)
+
+
+def _wrap_scalar(value, dtype):
+    """Python number as a scalar of integer/bool `dtype`, wrapping like the kernels."""
+    if dtype == np.bool_:
+        return bool(value)
+    return np.array(int(value) % 2**64, dtype=np.uint64).astype(dtype)[()]
+
+
+class _ScratchPool:
+    """Intermediate arrays of pass chains, kept between calls.
+
+    A fresh array costs the operating system's page faults on first touch
+    (for tens of MB, more than a fast pass itself); intermediates are never
+    returned to the caller, so they can be reused. Thread-safe; holds at
+    most `max_bytes` in all.
+    """
+
+    def __init__(self, max_bytes=256 * 2**20):
+        self._lock = threading.Lock()
+        self._free = []
+        self._max_bytes = max_bytes
+
+    def take(self, nbytes):
+        with self._lock:
+            fits = [i for i, b in enumerate(self._free) if b.nbytes >= nbytes]
+            if fits:
+                best = min(fits, key=lambda i: self._free[i].nbytes)
+                return self._free.pop(best)
+        return np.empty(max(nbytes, 1), dtype=np.uint8)
+
+    def give(self, buf):
+        with self._lock:
+            self._free.append(buf)
+            self._free.sort(key=lambda b: -b.nbytes)
+            while sum(b.nbytes for b in self._free) > self._max_bytes:
+                self._free.pop()
+
+
+_scratch = _ScratchPool()
+
+
+def _intermediate_shape(shape, axis, n_in, k, mode):
+    out = list(shape)
+    if mode == "full":
+        out[axis] = n_in + k - 1
+    elif mode == "valid":
+        out[axis] = abs(n_in - k) + 1
+    return out
+
+
+def _passes(in1, kernels, axes, mode, bname, fill, workers, result_dtype):
+    """Convolve with the outer product of `kernels` (one per axis) by 1-D passes."""
+    from ._convolve import _convolve_impl
+
+    # Every pass computes in the result's arithmetic (float16: float32), so
+    # mixed inputs (say a bool input and bool and int8 kernels) are not
+    # reduced in a narrower type on the way.
+    compute = np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
+    cur = in1.astype(compute, copy=False)
+    kernels = [np.asarray(k).astype(compute, copy=False) for k in kernels]
+    ndim = in1.ndim
+    swapped = mode == "valid" and all(
+        len(k) >= in1.shape[a] for a, k in zip(axes, kernels)) and not all(
+        len(k) <= in1.shape[a] for a, k in zip(axes, kernels))
+    # The extension of the input seen by pass d is what passes 0..d-1 make of
+    # it: a constant fill becomes fill * (sum of each earlier kernel).
+    fill_d = fill
+    held = []
+    for i, (a, k) in enumerate(zip(axes, kernels)):
+        shape = [1] * ndim
+        shape[a] = len(k)
+        kd = k.reshape(shape)
+        # Along the other convolved axes the kernel has length 1 (an identity
+        # in every mode); keeping them convolved spares a transpose. In
+        # swapped 'valid' mode the pass must be 1-D for its own swap.
+        pass_axes = [a] if swapped else list(axes)
+        target = None
+        if i < len(kernels) - 1:
+            # intermediate results go to reusable scratch; the last is returned
+            nbytes = math.prod(_intermediate_shape(cur.shape, a, cur.shape[a], len(k), mode)) \
+                * compute.itemsize
+            raw = _scratch.take(nbytes)
+            held.append(raw)
+            target = raw[:nbytes].view(compute)
+        cur = _convolve_impl(cur, kd, mode, "direct", pass_axes, bname, fill_d, workers, True,
+                             out=target)
+        if bname == "fill":
+            if result_dtype == np.bool_:
+                fill_d = bool(fill_d) and bool(np.any(k))
+            elif result_dtype.kind in "iu":
+                fill_d = _wrap_scalar(int(fill_d) * int(np.sum(k.astype(np.int64))),
+                                      result_dtype)
+            else:
+                fill_d = fill_d * np.sum(k, dtype=compute)
+        if len(held) > 1:
+            # the scratch read by this pass is free again
+            _scratch.give(held.pop(0))
+    result = cur.astype(result_dtype, copy=False)
+    for raw in held:
+        _scratch.give(raw)
+    return result
+
+
+def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill", fillvalue=0,
+                       workers=None):
+    """Convolve with a separable kernel given by its 1-D factors.
+
+    Equivalent to ``convolve(in1, K, mode, axes=axes, ...)`` where ``K`` is the
+    outer product of `kernels` laid along `axes`, but computed as one 1-D
+    pass per axis: ``sum(len(k))`` multiply-adds per output instead of
+    ``prod(len(k))``.
+
+    Parameters
+    ----------
+    in1 : array_like
+        Input array.
+    kernels : sequence of array_like
+        One 1-D kernel per convolved axis, in the order of `axes`.
+    mode : {'full', 'valid', 'same'}, optional
+        As in `convolve`.
+    axes : int or sequence of int, optional
+        Axes to convolve along; default all axes of `in1`.
+    boundary : {'fill', 'wrap', 'symm', 'reflect', 'mirror', 'nearest'}, optional
+        As in `convolve`.
+    fillvalue : scalar, optional
+        As in `convolve`.
+    workers : int, optional
+        As in `convolve`.
+
+    Returns
+    -------
+    out : ndarray
+        Of dtype ``numpy.result_type(in1, *kernels)``.
+
+    Raises
+    ------
+    ValueError
+        For a number of kernels different from the number of axes, a kernel
+        that is not 1-D or is empty, and as `convolve`.
+    TypeError
+        For non-numeric kernels, and as `convolve`.
+
+    See Also
+    --------
+    convolve : ``method='separable'`` finds the factors of a 2-D/N-D kernel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> img = np.arange(20.0).reshape(4, 5)
+    >>> smooth = np.array([1.0, 2.0, 1.0]) / 4
+    >>> out = fastconv.convolve_separable(img, [smooth, smooth], mode='same')
+    >>> bool(np.allclose(out, fastconv.convolve(img, np.outer(smooth, smooth), mode='same')))
+    True
+    """
+    from ._threads import resolve_workers
+    from ._validation import check_fillvalue
+
+    in1 = as_numeric_array(in1, "in1")
+    check_choice(mode, "mode", MODES)
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
+        raise ValueError(
+            "boundary must be one of 'fill', 'wrap', 'symm', 'reflect', 'mirror', "
+            f"'nearest'; got {boundary!r}")
+    resolve_workers(workers)
+    if isinstance(kernels, np.ndarray) or not hasattr(kernels, "__len__"):
+        raise TypeError("kernels must be a sequence with one 1-D kernel per axis")
+    ks = [as_numeric_array(k, "kernels") for k in kernels]
+    if in1.ndim == 0:
+        raise ValueError("in1 must have at least one dimension")
+    if in1.size == 0:
+        raise ValueError(f"in1 is empty (shape {in1.shape})")
+    ax = ordered_axes(axes, in1.ndim)
+    if len(ks) != len(ax):
+        raise ValueError(f"kernels must hold one 1-D kernel per convolved axis ({len(ax)}), "
+                         f"got {len(ks)}")
+    for k in ks:
+        if k.ndim != 1 or k.size == 0:
+            raise ValueError(f"kernels must be non-empty 1-D arrays, got shape {k.shape}")
+    result_dtype = np.result_type(in1.dtype, *[k.dtype for k in ks])
+    fill = check_fillvalue(fillvalue, result_dtype)
+    if mode == "valid":
+        ok1 = all(in1.shape[a] >= len(k) for a, k in zip(ax, ks))
+        ok2 = all(in1.shape[a] <= len(k) for a, k in zip(ax, ks))
+        if not (ok1 or ok2):
+            raise ValueError(
+                "For 'valid' mode, the input must be at least as large as the kernel along "
+                "every convolved axis, or the kernel at least as large as the input")
+    fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
+    if math.prod(len(k) for k in ks) == 0:  # pragma: no cover - excluded above
+        raise ValueError("kernels must be non-empty")
+    return _passes(in1, ks, ax, mode, BOUNDARIES[boundary], fill_value, workers,
+                   result_dtype)
