@@ -5,7 +5,7 @@ import sys
 
 import numpy as np
 
-from . import _direct, _separable
+from . import _direct, _fft, _separable
 from ._threads import resolve_workers
 from ._validation import (
     MODES,
@@ -18,7 +18,7 @@ from ._validation import (
 
 __all__ = ["convolve", "correlate"]
 
-METHODS = ("auto", "direct", "separable")
+METHODS = ("auto", "direct", "separable", "fft")
 
 
 def _compute_dtype(result_dtype):
@@ -186,6 +186,14 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
             f"the output of shapes in1={in1.shape} and in2={in2.shape} is too large to allocate"
         )
 
+    if method == "fft":
+        result = _fft.correlate_fft(
+            x, v, list(conv_axes), batch_axes, n, k, m, s, bname,
+            fill[()].item() if fill.ndim == 0 else fill, nthreads, result_dtype, batch_out)
+        if result is not None:
+            return result
+        # integers too large for exact float64 FFTs: the direct method is exact
+
     order = batch_axes + list(conv_axes)
     identity_order = order == list(range(ndim))
     xt = x if identity_order else x.transpose(order)
@@ -254,9 +262,16 @@ _PARAMS_DOC = """
             respect to the ``full`` output as in SciPy (for an even kernel
             length ``k`` the window starts ``k // 2`` samples before the
             output sample).
-    method : {'auto', 'direct', 'separable'}, optional
+    method : {'auto', 'direct', 'separable', 'fft'}, optional
         Algorithm. ``'direct'`` sums the products in our compiled,
-        multithreaded, vectorised kernel. ``'separable'`` factors `in2` into
+        multithreaded, vectorised kernel. ``'fft'`` multiplies spectra
+        (`scipy.fft` transforms of fast lengths, ``workers`` threads; the
+        products in our compiled loop): float32 stays in single precision,
+        so its error is about ``1e-6`` times the largest output magnitude
+        rather than per output; integer results are rounded and exact, and
+        when float64 cannot guarantee that the direct method is used
+        instead; a NaN or infinity in an input spreads over the whole
+        output. ``'separable'`` factors `in2` into
         one 1-D kernel per convolved axis (it must be an outer product, to
         the precision of the result dtype; integer kernels are factored
         exactly in integers) and runs one 1-D direct pass per axis

@@ -483,3 +483,46 @@ def _run_typed(num_t[::1] fill_row, num_t[::1] out, num_t[::1] ebuf, size_t xadd
              fill_row.shape[0], <num_t **>rows_addr, <num_t **>args_addr,
              <num_t **>outs_addr, &ebuf[0], ptr_stride, outs_stride, ebuf_stride,
              edge_len, nitems, nthreads, R)
+
+
+ctypedef fused cplx_t:
+    float complex
+    double complex
+
+
+cdef void _spectral_multiply(const cplx_t *X, const cplx_t *G, cplx_t *Y,
+                             const Py_ssize_t *x_off, const Py_ssize_t *g_off,
+                             Py_ssize_t nbatch, Py_ssize_t nfreq, int nthreads) noexcept nogil:
+    cdef Py_ssize_t nch = (nfreq + CHUNK - 1) // CHUNK
+    cdef Py_ssize_t item, b, f0, f1, f
+    cdef const cplx_t *xb
+    cdef const cplx_t *gb
+    cdef cplx_t *yb
+    for item in prange(nbatch * nch, num_threads=nthreads, schedule='static'):
+        b = item // nch
+        f0 = (item % nch) * CHUNK
+        f1 = min(f0 + CHUNK, nfreq)
+        xb = X + x_off[b]
+        gb = G + g_off[b]
+        yb = Y + b * nfreq
+        for f in range(f0, f1):
+            yb[f] = xb[f] * gb[f]
+
+
+def spectral_multiply(const cplx_t[::1] X, const cplx_t[::1] G, cplx_t[::1] Y, x_off, g_off,
+                      Py_ssize_t nfreq, int nthreads):
+    """Y[b, :] = X[x_off[b] :][:nfreq] * G[g_off[b] :][:nfreq] for every batch element b.
+
+    The products of two spectra, broadcast over batch elements by their
+    offsets, in parallel; Y may be X itself (elementwise, in place).
+    """
+    cdef const Py_ssize_t[::1] xo = np.ascontiguousarray(x_off, dtype=np.intp)
+    cdef const Py_ssize_t[::1] go = np.ascontiguousarray(g_off, dtype=np.intp)
+    cdef Py_ssize_t nbatch = xo.shape[0]
+    if go.shape[0] != nbatch or Y.shape[0] < nbatch * nfreq:
+        raise ValueError("spectral_multiply: malformed problem")
+    if nbatch == 0 or nfreq == 0:
+        return
+    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nbatch * nfreq // MIN_WORK_PER_THREAD))
+    with nogil:
+        _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], nbatch, nfreq, nthreads)
