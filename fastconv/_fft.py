@@ -82,6 +82,9 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     vt = np.asarray(v).transpose(order)
     nb = len(batch_axes)
     last = tuple(range(nb, nb + D))
+    # Extend in the result's arithmetic (int64 for integer results), so the
+    # fill value, already cast to the result dtype, is stored unchanged.
+    xt = xt.astype(np.int64 if integer else work, copy=False)
     fill_is_zero = bname == "fill" and fill == 0
     if fill_is_zero:
         # Linear convolution zero-pads implicitly; output i is full index i + s + k - 1.
