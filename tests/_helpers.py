@@ -156,3 +156,34 @@ NDIMAGE_MODE = {
     "mirror": "mirror",
     "nearest": "nearest",
 }
+
+
+# a nonzero fill value for every result dtype ('fill' must carry it through)
+FILL = {
+    "bool": True,
+    "uint8": 3,
+    "uint16": 3,
+    "uint32": 3,
+    "uint64": 3,
+    "int16": -2.7,  # cast to -2 before use
+    "float16": 0.25,
+    "complex64": 0.5 - 1j,
+    "complex128": -1.25 + 0.5j,
+}
+
+
+def fill_for(dtype):
+    """A nonzero fill value suited to results of `dtype`."""
+    return FILL.get(np.dtype(dtype).name, 2.5)
+
+
+def conv_axes_of(axes, ndim):
+    """The convolved axes as non-negative ints (None: all)."""
+    if axes is None:
+        return list(range(ndim))
+    return [int(a) % ndim for a in np.atleast_1d(axes)]
+
+
+def valid_ok(s1, s2, axes):
+    """Whether 'valid' mode accepts these shapes (one contains the other)."""
+    return all(s1[a] >= s2[a] for a in axes) or all(s1[a] <= s2[a] for a in axes)

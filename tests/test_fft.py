@@ -18,6 +18,9 @@ import pytest
 
 import fastconv
 from _helpers import (
+    conv_axes_of,
+    fill_for,
+    valid_ok,
     ALL_DTYPES,
     BOUNDARIES,
     MODES,
@@ -36,34 +39,6 @@ FFT_TOL = {
     np.dtype("float64"): 1e-12,
     np.dtype("complex128"): 1e-12,
 }
-
-# a nonzero fill value for every result dtype
-FILL = {
-    "bool": True,
-    "uint8": 3,
-    "uint16": 3,
-    "uint32": 3,
-    "uint64": 3,
-    "int16": -2.7,  # cast to -2 before use
-    "float16": 0.25,
-    "complex64": 0.5 - 1j,
-    "complex128": -1.25 + 0.5j,
-}
-
-
-def fill_for(dtype):
-    return FILL.get(np.dtype(dtype).name, 2.5)
-
-
-def _conv_axes(axes, ndim):
-    if axes is None:
-        return list(range(ndim))
-    return [int(a) % ndim for a in np.atleast_1d(axes)]
-
-
-def _valid_ok(s1, s2, axes):
-    return all(s1[a] >= s2[a] for a in axes) or all(s1[a] <= s2[a] for a in axes)
-
 
 def assert_fft_close(got, exp, bound, err_msg=""):
     """Same dtype and shape; exact for bool/int, global scaled tolerance for floats."""
@@ -95,7 +70,7 @@ def check_fft(op, in1, in2, mode="full", axes=None, boundary="fill", fillvalue=0
     kwargs = dict(axes=axes, boundary=boundary, fillvalue=fillvalue, **kw)
     msg = (f"{op} {a.dtype}{a.shape} {b.dtype}{b.shape} mode={mode} axes={axes} "
            f"boundary={boundary} fillvalue={fillvalue} {kw}")
-    if mode == "valid" and a.ndim and not _valid_ok(a.shape, b.shape, _conv_axes(axes, a.ndim)):
+    if mode == "valid" and a.ndim and not valid_ok(a.shape, b.shape, conv_axes_of(axes, a.ndim)):
         with pytest.raises(ValueError, match="in1|in2|valid"):
             f(in1, in2, mode, method="fft", **kwargs)
         return None
@@ -236,7 +211,7 @@ AXES = [
 def test_axes_and_broadcasting(dtype, s1, s2, axes, rng):
     a = make_array(rng, s1, dtype)
     b = make_array(rng, s2, dtype)
-    ca = _conv_axes(axes, len(s1))
+    ca = conv_axes_of(axes, len(s1))
     for boundary in BOUNDARIES:
         fills = [0, fill_for(dtype)] if boundary == "fill" else [0]
         for fv in fills:

@@ -20,6 +20,9 @@ from hypothesis import strategies as st
 
 import fastconv
 from _helpers import (
+    conv_axes_of,
+    fill_for,
+    valid_ok,
     ALL_DTYPES,
     BOUNDARIES,
     MODES,
@@ -31,33 +34,6 @@ from _helpers import (
 
 OPS = ["convolve", "correlate"]
 
-# a nonzero fill value for every result dtype ('fill' must carry it through every pass)
-FILL = {
-    "bool": True,
-    "uint8": 3,
-    "uint16": 3,
-    "uint64": 3,
-    "int16": -2.7,  # cast to -2 before use
-    "float16": 0.25,
-    "complex64": 0.5 - 1j,
-    "complex128": -1.25 + 0.5j,
-}
-
-
-def fill_for(dtype):
-    return FILL.get(np.dtype(dtype).name, 2.5)
-
-
-def _conv_axes(axes, ndim):
-    if axes is None:
-        return list(range(ndim))
-    return [int(a) % ndim for a in np.atleast_1d(axes)]
-
-
-def _valid_ok(s1, s2, axes):
-    return all(s1[a] >= s2[a] for a in axes) or all(s1[a] <= s2[a] for a in axes)
-
-
 def outer_kernel(kernels, ndim, axes, dtype):
     """N-D kernel: kernels[i] along axes[i] (order as given), length 1 elsewhere.
 
@@ -65,7 +41,7 @@ def outer_kernel(kernels, ndim, axes, dtype):
     which is what successive 1-D passes in that dtype compute."""
     dtype = np.dtype(dtype)
     K = np.ones((1,) * ndim, dtype=dtype)
-    for k, ax in zip(kernels, _conv_axes(axes, ndim)):
+    for k, ax in zip(kernels, conv_axes_of(axes, ndim)):
         shape = [1] * ndim
         shape[ax] = -1
         K = K * np.asarray(k).astype(dtype).reshape(shape)
@@ -80,7 +56,7 @@ def check_separable(in1, kernels, mode="full", axes=None, boundary="fill", fillv
     K = outer_kernel(ks, a.ndim, axes, rdt)
     kwargs = dict(axes=axes, boundary=boundary, fillvalue=fillvalue, **kw)
     msg = f"mode={mode} axes={axes} boundary={boundary} fillvalue={fillvalue} {kw}"
-    if mode == "valid" and not _valid_ok(a.shape, K.shape, _conv_axes(axes, a.ndim)):
+    if mode == "valid" and not valid_ok(a.shape, K.shape, conv_axes_of(axes, a.ndim)):
         with pytest.raises(ValueError, match="in1|in2|kernel|valid"):
             fastconv.convolve_separable(in1, kernels, mode, **kwargs)
         return None
@@ -103,7 +79,7 @@ def check_method(op, in1, in2, mode="full", axes=None, boundary="fill", fillvalu
     a, b = np.asarray(in1), np.asarray(in2)
     kwargs = dict(axes=axes, boundary=boundary, fillvalue=fillvalue, **kw)
     msg = f"{op} mode={mode} axes={axes} boundary={boundary} fillvalue={fillvalue} {kw}"
-    if mode == "valid" and not _valid_ok(a.shape, b.shape, _conv_axes(axes, a.ndim)):
+    if mode == "valid" and not valid_ok(a.shape, b.shape, conv_axes_of(axes, a.ndim)):
         with pytest.raises(ValueError, match="in1|in2|valid"):
             f(in1, in2, mode, method="separable", **kwargs)
         return None
@@ -342,7 +318,7 @@ def test_convolve_separable_axes(dtype, s1, klens, axes, boundary, rng):
         if got is None:
             continue
         for i in range(len(s1)):
-            if i not in _conv_axes(axes, len(s1)):
+            if i not in conv_axes_of(axes, len(s1)):
                 assert got.shape[i] == s1[i]
 
 
@@ -698,7 +674,7 @@ def test_method_separable_mixed_dtypes(d1, d2, boundary, rng):
 @pytest.mark.parametrize("dtype", ["float64", "complex64", "int16"])
 def test_method_separable_axes(s1, s2, axes, boundary, dtype, rng):
     a = make_array(rng, s1, dtype)
-    conv = _conv_axes(axes, len(s1))
+    conv = conv_axes_of(axes, len(s1))
     kshape = tuple(s2[i] if i in conv else 1 for i in range(len(s1)))
     b = rank1_kernel(rng, kshape, dtype)
     assert b.shape == s2
