@@ -5,7 +5,8 @@ import threading
 
 import numpy as np
 
-from ._validation import BOUNDARIES, MODES, as_numeric_array, check_choice, ordered_axes
+from ._validation import (MODES, as_numeric_array, check_boundary, check_choice,
+                          check_fillvalue, ordered_axes)
 
 __all__ = ["convolve_separable", "separable_factors"]
 
@@ -274,14 +275,10 @@ def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill",
     True
     """
     from ._threads import resolve_workers
-    from ._validation import check_fillvalue
 
     in1 = as_numeric_array(in1, "in1")
     check_choice(mode, "mode", MODES)
-    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
-        raise ValueError(
-            "boundary must be one of 'fill', 'wrap', 'symm', 'reflect', 'mirror', "
-            f"'nearest'; got {boundary!r}")
+    bname = check_boundary(boundary)
     resolve_workers(workers)
     if isinstance(kernels, np.ndarray) or not hasattr(kernels, "__len__"):
         raise TypeError("kernels must be a sequence with one 1-D kernel per axis")
@@ -307,7 +304,4 @@ def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill",
                 "For 'valid' mode, the input must be at least as large as the kernel along "
                 "every convolved axis, or the kernel at least as large as the input")
     fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
-    if math.prod(len(k) for k in ks) == 0:  # pragma: no cover - excluded above
-        raise ValueError("kernels must be non-empty")
-    return _passes(in1, ks, ax, mode, BOUNDARIES[boundary], fill_value, workers,
-                   result_dtype)
+    return _passes(in1, ks, ax, mode, bname, fill_value, workers, result_dtype)
