@@ -54,6 +54,9 @@ def _integer_factors(kernel):
 def _float_factors(kernel, tol):
     """Factors of a kernel of numerical rank 1 (SVD of every unfolding), or None."""
     work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
+    if not np.all(np.isfinite(work)):
+        # NaN/Inf taps: no factorisation (and the SVD would not converge)
+        return None
     norm = np.linalg.norm(work)
     if norm == 0:
         return [np.zeros(n, dtype=work.dtype) for n in work.shape]

@@ -1076,3 +1076,18 @@ def test_convolve_separable_random_axes(ndim, data, mode, boundary, dtype, fv):
     K = outer_kernel(ks, ndim, use_axes, dtype)
     if np.any(K):
         check_method("convolve", a, K, mode, axes=use_axes, boundary=boundary, fillvalue=fv)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_kernels_are_not_separable(bad):
+    # auto falls back to direct (no SVD error); 'separable' refuses clearly
+    g = np.exp(-np.linspace(-2, 2, 11) ** 2)
+    k = np.outer(g, g)
+    k[3, 4] = bad
+    x = np.random.default_rng(1).standard_normal((30, 40))
+    got = fastconv.convolve(x, k, "same")
+    expected = fastconv.convolve(x, k, "same", method="direct")
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expected))
+    np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(expected)])
+    with pytest.raises(ValueError, match="separable"):
+        fastconv.convolve(x, k, "same", method="separable")
