@@ -5,6 +5,7 @@ puts this directory on ``sys.path`` so that ``import _helpers`` / ``_reference``
 """
 
 import numpy as np
+import pytest
 
 from _reference import reference_convolve, reference_correlate
 
@@ -187,3 +188,15 @@ def conv_axes_of(axes, ndim):
 def valid_ok(s1, s2, axes):
     """Whether 'valid' mode accepts these shapes (one contains the other)."""
     return all(s1[a] >= s2[a] for a in axes) or all(s1[a] <= s2[a] for a in axes)
+
+
+# memory layouts every function is checked with (see with_layout)
+LAYOUTS = ["C", "F", "strided", "negative", "readonly", "bigendian", "transposed", "list"]
+
+# (layout, dtype) pairs for layout tests; lists round-trip float64/complex128 only
+LAYOUT_DTYPES = [
+    pytest.param(layout, dtype, id=f"{layout}-{dtype}")
+    for layout in LAYOUTS
+    for dtype in ["float64", "complex128", "float32", "int16"]
+    if layout != "list" or dtype in ("float64", "complex128")  # lists round-trip these
+]

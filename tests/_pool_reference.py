@@ -39,7 +39,7 @@ import operator
 
 import numpy as np
 
-from _helpers import RTOL
+from _helpers import LAYOUTS, RTOL  # LAYOUTS re-exported for the pooling tests
 from _reference import wrap_to_dtype
 
 __all__ = [
@@ -367,7 +367,6 @@ REAL_DTYPES = [
     "bool",
 ]
 DTYPES = REAL_DTYPES + ["complex64", "complex128"]
-LAYOUTS = ["C", "F", "strided", "negative", "readonly", "bigendian", "transposed", "list"]
 X_NAME = r"\bx\b"  # the message names the parameter x (not just any word containing x)
 
 

@@ -9,6 +9,7 @@ import scipy.signal as sps
 
 import fastconv
 from _helpers import (
+    LAYOUT_DTYPES,
     NDIMAGE_MODE,
     ALL_DTYPES,
     BOUNDARIES,
@@ -558,8 +559,6 @@ def test_boundary_2d_vs_convolve2d(boundary, s1, s2, mode, dtype, rng):
         assert_conv_close(got, exp, bound)
 
 
-
-
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize(
     "s1,s2",
@@ -704,16 +703,6 @@ def test_axes_none_equals_all_axes(rng):
 
 
 # ---------------------------------------------------------------- memory layouts
-
-LAYOUTS = ["C", "F", "strided", "negative", "readonly", "bigendian", "transposed", "list"]
-
-
-LAYOUT_DTYPES = [
-    pytest.param(layout, dtype, id=f"{layout}-{dtype}")
-    for layout in LAYOUTS
-    for dtype in ["float64", "complex128", "float32", "int16"]
-    if layout != "list" or dtype in ("float64", "complex128")  # lists round-trip these
-]
 
 
 @pytest.mark.parametrize("layout,dtype", LAYOUT_DTYPES)

@@ -18,6 +18,7 @@ import pytest
 
 import fastconv
 from _helpers import (
+    LAYOUTS,
     conv_axes_of,
     fill_for,
     valid_ok,
@@ -251,8 +252,6 @@ def test_axes_equivalent_spellings(rng):
 
 
 # ======================================================= memory layouts
-
-LAYOUTS = ["C", "F", "strided", "negative", "readonly", "bigendian", "transposed", "list"]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import fastconv
 from _helpers import (
+    LAYOUT_DTYPES,
     conv_axes_of,
     fill_for,
     valid_ok,
@@ -393,16 +394,6 @@ def test_convolve_separable_workers(workers, rng):
 
 
 # ---------------------------------------------------------------- layouts, inputs kept
-
-LAYOUTS = ["C", "F", "strided", "negative", "readonly", "bigendian", "transposed", "list"]
-
-
-LAYOUT_DTYPES = [
-    pytest.param(layout, dtype, id=f"{layout}-{dtype}")
-    for layout in LAYOUTS
-    for dtype in ["float64", "complex128", "float32", "int16"]
-    if layout != "list" or dtype in ("float64", "complex128")  # lists round-trip these
-]
 
 
 @pytest.mark.parametrize("layout,dtype", LAYOUT_DTYPES)
