@@ -24,7 +24,6 @@ peer time / fastconv time, so > 1 means fastconv is faster.
 import argparse
 import contextlib
 import io
-import json
 import math
 import os
 import platform
@@ -48,7 +47,7 @@ import scipy.signal  # noqa: E402
 
 import fastconv  # noqa: E402
 from benchmarks.common import (cv2_correlate_same, flops, loadavg,  # noqa: E402
-                               n_cpus, safe_import, timed)
+                               n_cpus, safe_import, save_run, timed)
 
 cv2 = safe_import("cv2")
 
@@ -236,21 +235,9 @@ def main(argv=None):
     print(f"loadavg at end: {load_end}")
 
     if args.json:
-        doc = {
-            "fastconv_version": fastconv.__version__,
-            "fastconv_file": fastconv.__file__,
-            "config": cfg.getvalue(),
-            "numpy": np.__version__, "scipy": scipy.__version__,
-            "opencv": cv2.__version__ if cv2 else None,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpus": ncpu, "rounds": rounds, "slow_rounds": slow_rounds,
-            "env": {k: os.environ.get(k) for k in
-                    ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
-            "loadavg_start": load_start, "loadavg_end": load_end,
-            "cases": results, "memory_bound": bw,
-        }
-        Path(args.json).write_text(json.dumps(doc, indent=1))
-        print(f"results saved to {args.json}")
+        save_run(args.json, cfg.getvalue(),
+                 {"numpy": np, "scipy": scipy, "opencv": cv2}, ncpu, rounds,
+                 slow_rounds, load_start, load_end, cases=results, memory_bound=bw)
     return 0
 
 

@@ -42,7 +42,6 @@ not installed are skipped with a note.
 import argparse
 import contextlib
 import io
-import json
 import math
 import os
 import platform
@@ -65,7 +64,8 @@ import scipy  # noqa: E402
 import scipy.ndimage  # noqa: E402
 
 import fastconv  # noqa: E402
-from benchmarks.common import loadavg, n_cpus, safe_import, timed  # noqa: E402
+from benchmarks.common import (loadavg, n_cpus, safe_import, save_run,  # noqa: E402
+                               timed)
 
 cv2 = safe_import("cv2")
 torch = safe_import("torch")
@@ -519,23 +519,10 @@ def main(argv=None):
     print(f"\nloadavg at end: {load_end}")
 
     if args.json:
-        doc = {
-            "fastconv_version": fastconv.__version__,
-            "fastconv_file": fastconv.__file__,
-            "config": cfg.getvalue(),
-            "numpy": np.__version__, "scipy": scipy.__version__,
-            "torch": torch.__version__ if torch else None,
-            "opencv": cv2.__version__ if cv2 else None,
-            "threads": threads,
-            "python": platform.python_version(), "machine": platform.machine(),
-            "cpus": ncpu, "rounds": rounds, "slow_rounds": slow_rounds,
-            "env": {k: os.environ.get(k) for k in
-                    ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
-            "loadavg_start": load_start, "loadavg_end": load_end,
-            "cases": results, "memory_bound": bw, "requirements": req,
-        }
-        Path(args.json).write_text(json.dumps(doc, indent=1))
-        print(f"results saved to {args.json}")
+        save_run(args.json, cfg.getvalue(),
+                 {"numpy": np, "scipy": scipy, "torch": torch, "opencv": cv2}, ncpu,
+                 rounds, slow_rounds, load_start, load_end, threads=threads,
+                 cases=results, memory_bound=bw, requirements=req)
     if failed:
         print("\nWRONG OUTPUTS (not timed):")
         for title, peer, why in failed:

@@ -50,6 +50,33 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
+def save_run(path, config_text, peers, ncpu, rounds, slow_rounds, load_start, load_end,
+             **results):
+    """Write one benchmark run (environment, versions, results) as JSON to `path`.
+
+    `peers` maps a peer's name to its module (None when not installed).
+    """
+    import json
+    import platform
+
+    import fastconv
+
+    doc = {
+        "fastconv_version": fastconv.__version__,
+        "fastconv_file": fastconv.__file__,
+        "config": config_text,
+        "versions": {name: getattr(mod, "__version__", None) if mod else None
+                     for name, mod in peers.items()},
+        "python": platform.python_version(), "machine": platform.machine(),
+        "cpus": ncpu, "rounds": rounds, "slow_rounds": slow_rounds,
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+        "loadavg_start": load_start, "loadavg_end": load_end,
+        **results,
+    }
+    Path(path).write_text(json.dumps(doc, indent=1))
+    print(f"results saved to {path}")
+
+
 # Workloads, by name: (input shape, kernel shape). All kernels have odd sizes,
 # so 'same' output is centred the same way in SciPy, OpenCV and fastconv.
 CASES = {
