@@ -75,23 +75,29 @@ def _check_valid_shapes(in1, in2, conv_axes):
     return ok1
 
 
-def _separable_kernel_factors(in2, conv_axes, batch_axes, result_dtype, required):
-    """1-D factors of in2 along conv_axes in the result's arithmetic, or None."""
+def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required):
+    """Separable terms of in2 along conv_axes in the result's arithmetic, or None.
+
+    One term (the 1-D factors) for a rank-1 kernel; several for a floating
+    kernel of small numerical rank (see `_separable.low_rank_terms`).
+    """
     if any(in2.shape[a] != 1 for a in batch_axes):
         if required:
             raise ValueError("method='separable' needs a single kernel: in2 must have "
                              "length 1 along the axes that are not convolved")
         return None
     kernel = in2.reshape([in2.shape[a] for a in conv_axes])
-    factors = _separable.separable_factors(kernel, result_dtype)
-    if factors is None:
+    terms = _separable.low_rank_terms(kernel, result_dtype)
+    if terms is None:
         if required:
-            raise ValueError("method='separable' needs a separable in2 (an outer product of "
-                             "1-D kernels, to the precision of the result dtype)")
+            raise ValueError(
+                "method='separable' needs a separable in2: an outer product of 1-D kernels "
+                "(to the precision of the result dtype), or for floating results a sum of r "
+                "of them with r * sum(in2.shape) < in2.size")
         return None
     compute = np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
     with np.errstate(all="ignore"):
-        return [np.asarray(f).astype(compute) for f in factors]
+        return [[np.asarray(f).astype(compute) for f in term] for term in terms]
 
 
 def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve,
@@ -134,17 +140,18 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
         method = "direct"
     if method == "separable" or (
             method == "auto" and _separable.worth_trying(in2, conv_axes, batch_axes)):
-        factors = _separable_kernel_factors(in2, conv_axes, batch_axes, result_dtype,
-                                            required=method == "separable")
-        if factors is not None:
+        terms = _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype,
+                                        required=method == "separable")
+        if terms is not None:
             if mode == "valid":
                 _check_valid_shapes(in1, in2, conv_axes)
             if not is_convolve:
                 # correlate(a, b) == convolve(a, flip(conj(b))), factor by factor
-                factors = [(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in factors]
+                terms = [[(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in term]
+                         for term in terms]
             fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
-            return _separable._passes(in1, factors, list(conv_axes), mode, bname, fill_value,
-                                      workers, result_dtype)
+            return _separable._sum_of_passes(in1, terms, list(conv_axes), mode, bname,
+                                             fill_value, workers, result_dtype)
 
     swapped = False
     if mode == "valid":
@@ -274,8 +281,10 @@ _PARAMS_DOC = """
         output. ``'separable'`` factors `in2` into
         one 1-D kernel per convolved axis (it must be an outer product, to
         the precision of the result dtype; integer kernels are factored
-        exactly in integers) and runs one 1-D direct pass per axis
-        (``ValueError`` if `in2` is not separable). ``'auto'`` uses
+        exactly in integers) and runs one 1-D direct pass per axis; for
+        floating results it also takes a kernel of small numerical rank
+        ``r`` as a sum of ``r`` such terms (by SVDs of its unfoldings) when
+        ``r * sum(k) < prod(k)`` taps (``ValueError`` otherwise). ``'auto'`` uses
         ``'separable'`` for a single kernel of at least 64 taps spanning two
         or more axes, with three times the taps of its passes, when it is
         separable; ``'direct'`` otherwise.

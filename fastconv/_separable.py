@@ -8,7 +8,7 @@ import numpy as np
 from ._validation import (MODES, as_numeric_array, check_boundary, check_choice,
                           check_fillvalue, ordered_axes)
 
-__all__ = ["convolve_separable", "separable_factors"]
+__all__ = ["convolve_separable", "low_rank_terms", "separable_factors"]
 
 # A kernel with at least this many taps is worth testing for separability
 # under method='auto' (the test costs an SVD per axis).
@@ -104,6 +104,88 @@ def separable_factors(kernel, dtype=None):
     # its own precision only.
     eps = max(_precision(dtype), _precision(kernel.dtype) if kernel.dtype.kind in "fc" else 0.0)
     return _float_factors(kernel, 16 * eps * max(kernel.shape))
+
+
+def _low_rank_split(tensor, budget, max_terms):
+    """Terms (lists of 1-D factors) summing to `tensor` within `budget` (Frobenius).
+
+    The first unfolding's SVD gives ``sum_i s_i u_i (x) V_i``; its smallest
+    truncation within half the budget is kept and every ``V_i`` is split the
+    same way with its share of the other half (the ``u_i`` are orthonormal,
+    so the errors add in quadrature). None when more than `max_terms` are
+    needed.
+    """
+    if tensor.ndim == 1:
+        return [[tensor]]
+    unfolding = tensor.reshape(tensor.shape[0], -1)
+    u, s, vh = np.linalg.svd(unfolding, full_matrices=False)
+    tails = np.sqrt(np.cumsum((s * s)[::-1])[::-1])  # tails[r]: error of keeping r terms
+    rank = next((r for r in range(1, s.size) if tails[r] <= budget / 2), s.size)
+    if rank > max_terms:
+        return None
+    terms = []
+    for i in range(rank):
+        share = budget / (2 * s[i] * math.sqrt(rank)) if s[i] > 0 else np.inf
+        rest = _low_rank_split(vh[i].reshape(tensor.shape[1:]), share,
+                               max_terms - len(terms))
+        if rest is None or len(terms) + len(rest) > max_terms:
+            return None
+        terms += [[u[:, i] * s[i]] + term for term in rest]
+    return terms
+
+
+def low_rank_terms(kernel, dtype=None):
+    """Separable terms whose sum is `kernel`, when fewer 1-D passes pay off.
+
+    Parameters
+    ----------
+    kernel : ndarray
+        Kernel over the convolved axes only (two or more axes).
+    dtype : dtype, optional
+        Result dtype. Only floating and complex results accept a sum of
+        several terms; integer and bool results must be exact, so for them
+        this returns the exact rank-1 factors or None.
+
+    Returns
+    -------
+    terms : list of list of ndarray or None
+        ``r`` lists of 1-D factors, one per axis, whose outer products sum to
+        `kernel` within ``16 * eps * max(kernel.shape)`` of its Frobenius
+        norm (the tolerance of `separable_factors`); a rank-1 kernel gives
+        one term. None when the kernel has non-finite taps, or when its
+        numerical rank ``r`` makes ``r * sum(kernel.shape)`` taps no fewer
+        than ``prod(kernel.shape)``.
+    """
+    kernel = np.asarray(kernel)
+    dtype = np.dtype(dtype) if dtype is not None else kernel.dtype
+    factors = separable_factors(kernel, dtype)
+    if factors is not None:
+        return [factors]
+    if dtype.kind in "biu" or kernel.ndim < 2:
+        return None
+    taps, pass_taps = kernel.size, sum(kernel.shape)
+    max_terms = (taps - 1) // pass_taps
+    if max_terms < 2:
+        return None
+    work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
+    if not np.all(np.isfinite(work)):
+        return None
+    eps = max(_precision(dtype), _precision(kernel.dtype) if kernel.dtype.kind in "fc" else 0.0)
+    budget = 16 * eps * max(kernel.shape) * np.linalg.norm(work)
+    terms = _low_rank_split(work, budget, max_terms)
+    if terms is None:
+        return None
+    total = np.zeros_like(work)
+    for term in terms:
+        outer = term[0]
+        for f in term[1:]:
+            outer = np.multiply.outer(outer, f)
+        total += outer
+    if np.linalg.norm(work - total) > budget:
+        return None
+    if work.dtype.kind != "c":
+        terms = [[f.real for f in term] for term in terms]
+    return terms
 
 
 def worth_trying(in2, conv_axes, batch_axes):
@@ -222,6 +304,14 @@ def _passes(in1, kernels, axes, mode, bname, fill, workers, result_dtype):
     for raw in held:
         _scratch.give(raw)
     return result
+
+
+def _sum_of_passes(in1, terms, axes, mode, bname, fill, workers, result_dtype):
+    """Convolve with the sum of the outer products of `terms` (lists of 1-D kernels)."""
+    out = _passes(in1, terms[0], axes, mode, bname, fill, workers, result_dtype)
+    for term in terms[1:]:
+        out += _passes(in1, term, axes, mode, bname, fill, workers, result_dtype)
+    return out
 
 
 def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill", fillvalue=0,

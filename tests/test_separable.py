@@ -5,8 +5,9 @@
   product of the 1-D kernels placed along ``axes`` (in the order given), length 1
   elsewhere; result dtype ``np.result_type(in1, *kernels)``.
 * ``convolve`` / ``correlate`` with ``method='separable'`` must equal ``method='direct'``
-  for every rank-1 ``in2`` (within the dtype tolerance, exactly for integer results) and
-  refuse, with a ValueError mentioning "separable", any ``in2`` that is not rank 1.
+  for every rank-1 ``in2`` (within the dtype tolerance, exactly for integer results), and
+  for floating results also for a sum of ``r`` rank-1 terms with ``r * sum(k) < prod(k)``;
+  it must refuse, with a ValueError mentioning "separable", any other ``in2``.
 * ``method='auto'`` may pick the separable path: its results must not change.
 
 The expected values come from ``method='direct'``, never from ``'auto'`` (which may run
@@ -839,8 +840,9 @@ def _rank2(rng, shape, dtype):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64", "complex64", "complex128"])
-@pytest.mark.parametrize("shape", [(3, 3), (4, 5), (3, 4, 5), (2, 3, 2, 3), (2, 2)])
-def test_rank2_is_refused(dtype, shape, rng):
+@pytest.mark.parametrize("shape", [(3, 3), (3, 4), (2, 3, 2), (2, 2)])
+def test_rank2_is_refused_when_two_terms_do_not_pay(dtype, shape, rng):
+    # 2 * sum(shape) >= prod(shape): two separable terms cost more than the kernel
     b = _rank2(rng, shape, dtype)
     a = make_array(rng, (7, 8, 6, 5)[: len(shape)], dtype)
     for op in OPS:
@@ -900,17 +902,25 @@ def test_near_rank1_with_1e_3_noise_refused(dtype, rng):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int16"])
-def test_partially_separable_3d_is_refused(dtype, rng):
+def test_partially_separable_3d(dtype, rng):
     # rank 1 between axis 0 and axes (1, 2) (or (0, 1) and 2), but not fully separable:
-    # checking a single unfolding is not enough
+    # checking a single unfolding is not enough. Integer results refuse it; floating
+    # results take it as two separable terms (2 * 12 taps < 60).
+    from fastconv._separable import low_rank_terms, separable_factors
+
     M = _rank2(rng, (3, 4), dtype)
     u = rank1_kernel(rng, (5,), dtype)
     a = make_array(rng, (7, 8, 9), dtype)
     for b in [u[:, None, None] * M[None], M[:, :, None] * u[None, None, :],
               M[:, None, :] * u[None, :, None]]:
+        assert separable_factors(b, b.dtype) is None
         for op in OPS:
-            with pytest.raises(ValueError, match="separable"):
-                getattr(fastconv, op)(a, b, "same", method="separable")
+            if dtype == "int16":
+                with pytest.raises(ValueError, match="separable"):
+                    getattr(fastconv, op)(a, b, "same", method="separable")
+            else:
+                assert len(low_rank_terms(b, b.dtype)) == 2
+                check_method(op, a, b, "same")
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
@@ -1082,3 +1092,78 @@ def test_non_finite_kernels_are_not_separable(bad):
     np.testing.assert_allclose(got[np.isfinite(got)], expected[np.isfinite(expected)])
     with pytest.raises(ValueError, match="separable"):
         fastconv.convolve(x, k, "same", method="separable")
+
+
+# ======================================================= low-rank kernels (sums of terms)
+
+
+def _rank_r(rng, shape, rank, dtype):
+    work = "complex128" if "complex" in str(dtype) else "float64"
+    return sum(rank1_kernel(rng, shape, work) for _ in range(rank))
+
+
+def _terms_sum(terms):
+    total = 0
+    for term in terms:
+        outer = np.asarray(term[0])
+        for f in term[1:]:
+            outer = np.multiply.outer(outer, f)
+        total = total + outer
+    return total
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("shape,rank", [((7, 7), 2), ((9, 11), 3), ((5, 16), 2), ((6, 7, 8), 2)])
+def test_low_rank_kernels_give_direct_results(dtype, shape, rank, rng):
+    b = _rank_r(rng, shape, rank, dtype).astype(dtype)
+    a = make_array(rng, tuple(n + 5 for n in shape), dtype)
+    for op in OPS:
+        for mode in MODES:
+            check_method(op, a, b, mode, boundary="reflect")
+            check_method(op, a, b, mode, boundary="fill", fillvalue=fill_for(dtype))
+    check_method("convolve", a, b, "same", boundary="wrap")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
+@pytest.mark.parametrize("shape,rank", [((7, 7), 2), ((9, 11), 3), ((12, 12), 5)])
+def test_low_rank_terms_2d_count_and_reconstruction(dtype, shape, rank, rng):
+    from fastconv._separable import low_rank_terms
+
+    eps = np.finfo(dtype).eps
+    K = _rank_r(rng, shape, rank, dtype)
+    noisy = _noisy(K, 2 * eps, rng).astype(dtype)
+    terms = low_rank_terms(noisy, np.dtype(dtype))
+    assert terms is not None and len(terms) == rank
+    for term in terms:
+        assert [f.shape for f in term] == [(n,) for n in shape]
+    err = np.linalg.norm(_terms_sum(terms) - noisy.astype(np.complex128))
+    assert err <= 16 * eps * max(shape) * np.linalg.norm(noisy.astype(np.complex128))
+
+
+def test_low_rank_terms_3d_reconstruction(rng):
+    from fastconv._separable import low_rank_terms
+
+    K = _rank_r(rng, (6, 7, 8), 2, "float64")
+    terms = low_rank_terms(K, np.dtype("float64"))
+    assert terms is not None and 2 <= len(terms) <= 4
+    np.testing.assert_allclose(_terms_sum(terms), K, rtol=0, atol=1e-12 * np.abs(K).max())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_full_rank_and_noisy_kernels_are_refused(dtype, rng):
+    a = make_array(rng, (20, 20), dtype)
+    # numerically full rank: would need as many terms as a direct sum costs
+    for K in [make_array(rng, (9, 9), dtype),
+              _noisy(_rank_r(rng, (9, 9), 2, dtype), 1e-3, rng).astype(dtype)]:
+        with pytest.raises(ValueError, match="separable"):
+            fastconv.convolve(a, K, "same", method="separable")
+
+
+@pytest.mark.parametrize("dtype", ["int16", "int64", "bool"])
+def test_integer_low_rank_kernels_are_refused(dtype, rng):
+    # exact integer results need exact factors: only rank 1 qualifies
+    u, v = np.array([1, 2, 1, 0, 1, 2, 1]), np.array([1, 0, -1, 1, 1, 0, 1])
+    K = (np.outer(u, v) + np.outer(v, u)).astype(dtype)
+    a = make_array(rng, (20, 20), dtype)
+    with pytest.raises(ValueError, match="separable"):
+        fastconv.convolve(a, K, "same", method="separable")
