@@ -37,13 +37,14 @@ except ImportError as exc:  # pragma: no cover - exercised only from a source tr
 
 from ._build_info import version as __version__
 from ._config import show_config
-from ._convolve import convolve, correlate
+from ._convolve import choose_conv_method, convolve, correlate
 from ._pooling import adaptive_pool, pool
 from ._separable import convolve_separable
 from ._threads import get_workers, set_workers
 
 __all__ = [
     "adaptive_pool",
+    "choose_conv_method",
     "convolve",
     "convolve_separable",
     "correlate",

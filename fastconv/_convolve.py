@@ -2,10 +2,11 @@
 
 import math
 import sys
+import time
 
 import numpy as np
 
-from . import _direct, _fft, _separable
+from . import _costmodel, _direct, _fft, _separable
 from ._threads import resolve_workers
 from ._validation import (
     MODES,
@@ -16,7 +17,7 @@ from ._validation import (
     normalize_axes,
 )
 
-__all__ = ["convolve", "correlate"]
+__all__ = ["choose_conv_method", "convolve", "correlate"]
 
 METHODS = ("auto", "direct", "separable", "fft")
 
@@ -100,11 +101,32 @@ def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required):
         return [[np.asarray(f).astype(compute) for f in term] for term in terms]
 
 
-def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve,
-                   out=None):
-    """convolve/correlate; `out` (internal) is a C-contiguous array the result
-    may be written to when its shape and dtype are those of the result and no
-    axis reordering is needed, else it is ignored."""
+class _Problem:
+    """A validated call reduced to correlation form (see `_prepare`)."""
+
+    __slots__ = ("in1", "in2", "mode", "bname", "fill", "workers", "nthreads", "is_convolve",
+                 "result_dtype", "compute_dtype", "conv_axes", "batch_axes", "batch_out",
+                 "x", "v", "n", "k", "m", "s")
+
+    @property
+    def out_size(self):
+        return math.prod(self.batch_out) * math.prod(self.m)
+
+    @property
+    def fill_is_zero(self):
+        return self.bname == "fill" and not np.any(self.fill)
+
+
+def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):
+    """Validate a call and reduce it to correlation form.
+
+    Returns the 0-d result for two 0-d inputs, else a `_Problem` with
+    ``out[b, i] = sum_t x_ext[b, i + t + s] * v[b, t]`` along ``conv_axes``,
+    where ``x_ext`` is ``x`` extended by the boundary rule; ``n``, ``k``,
+    ``m``, ``s`` are per convolved axis the lengths of ``x``, ``v``, the
+    output and the start offset; ``x`` and ``v`` broadcast to ``batch_out``
+    along ``batch_axes``.
+    """
     in1 = as_numeric_array(in1, "in1")
     in2 = as_numeric_array(in2, "in2")
     check_choice(mode, "mode", MODES)
@@ -126,7 +148,7 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
         raise ValueError(f"in2 is empty (shape {in2.shape})")
 
     ndim = in1.ndim
-    conv_axes = normalize_axes(axes, ndim)
+    conv_axes = list(normalize_axes(axes, ndim))
     batch_axes = [a for a in range(ndim) if a not in conv_axes]
     for a in batch_axes:
         if in1.shape[a] != in2.shape[a] and 1 not in (in1.shape[a], in2.shape[a]):
@@ -134,24 +156,6 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
                 f"incompatible shapes for in1 and in2 along axis {a} (not convolved, must be "
                 f"equal or 1 to broadcast): {in1.shape} and {in2.shape}"
             )
-
-    if method == "separable" and len(conv_axes) == 1:
-        # one convolved axis: every kernel is 1-D already, the direct pass is it
-        method = "direct"
-    if method == "separable" or (
-            method == "auto" and _separable.worth_trying(in2, conv_axes, batch_axes)):
-        terms = _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype,
-                                        required=method == "separable")
-        if terms is not None:
-            if mode == "valid":
-                _check_valid_shapes(in1, in2, conv_axes)
-            if not is_convolve:
-                # correlate(a, b) == convolve(a, flip(conj(b))), factor by factor
-                terms = [[(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in term]
-                         for term in terms]
-            fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
-            return _separable._sum_of_passes(in1, terms, list(conv_axes), mode, bname,
-                                             fill_value, workers, result_dtype)
 
     swapped = False
     if mode == "valid":
@@ -186,25 +190,76 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
         m = [ni - ki + 1 for ni, ki in zip(n, k)]
         s = [0] * len(k)
 
-    batch_out = [max(in1.shape[a], in2.shape[a]) for a in batch_axes]
-    compute_dtype = _compute_dtype(result_dtype)
-    if math.prod(batch_out) * math.prod(m) > sys.maxsize // max(compute_dtype.itemsize, 8):
+    p = _Problem()
+    p.in1, p.in2, p.mode, p.bname, p.fill = in1, in2, mode, bname, fill
+    p.workers, p.nthreads, p.is_convolve = workers, nthreads, is_convolve
+    p.result_dtype, p.compute_dtype = result_dtype, _compute_dtype(result_dtype)
+    p.conv_axes, p.batch_axes = conv_axes, batch_axes
+    p.batch_out = [max(in1.shape[a], in2.shape[a]) for a in batch_axes]
+    p.x, p.v, p.n, p.k, p.m, p.s = x, v, n, k, m, s
+    if p.out_size > sys.maxsize // max(p.compute_dtype.itemsize, 8):
         raise ValueError(
             f"the output of shapes in1={in1.shape} and in2={in2.shape} is too large to allocate"
         )
+    return p
 
+
+def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve,
+                   out=None):
+    """convolve/correlate; `out` (internal) is a C-contiguous array the result
+    may be written to when its shape and dtype are those of the result and no
+    axis reordering is needed, else it is ignored."""
+    p = _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve)
+    if not isinstance(p, _Problem):
+        return p
+    terms = None
+    if method == "separable" and len(p.conv_axes) == 1:
+        # one convolved axis: every kernel is 1-D already, the direct pass is it
+        method = "direct"
+    if method == "separable":
+        terms = _separable_kernel_terms(p.in2, p.conv_axes, p.batch_axes, p.result_dtype,
+                                        required=True)
+    elif method == "auto":
+        method, terms = _costmodel.choose(p)
+    return _run(p, method, terms, out)
+
+
+def _run(p, method, terms=None, out=None):
+    """Compute problem `p` by `method` (`terms`: the separable terms of p.in2)."""
+    if method == "separable":
+        return _run_separable(p, terms)
     if method == "fft":
         result = _fft.correlate_fft(
-            x, v, list(conv_axes), batch_axes, n, k, m, s, bname,
-            fill[()].item() if fill.ndim == 0 else fill, nthreads, result_dtype, batch_out)
+            p.x, p.v, p.conv_axes, p.batch_axes, p.n, p.k, p.m, p.s, p.bname,
+            p.fill[()].item() if p.fill.ndim == 0 else p.fill, p.nthreads, p.result_dtype,
+            p.batch_out)
         if result is not None:
             return result
         # integers too large for exact float64 FFTs: the direct method is exact
+    return _run_direct(p, out)
 
+
+def _run_separable(p, terms):
+    terms_run = terms
+    if not p.is_convolve:
+        # correlate(a, b) == convolve(a, flip(conj(b))), factor by factor
+        terms_run = [[(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in term]
+                     for term in terms]
+    fill = p.fill
+    fill_value = fill[()] if p.result_dtype.kind in "biu" else fill.item()
+    return _separable._sum_of_passes(p.in1, terms_run, list(p.conv_axes), p.mode, p.bname,
+                                     fill_value, p.workers, p.result_dtype)
+
+
+def _run_direct(p, out=None):
+    ndim = p.x.ndim
+    conv_axes, batch_axes, batch_out = p.conv_axes, p.batch_axes, p.batch_out
+    n, k, m, s = list(p.n), list(p.k), list(p.m), list(p.s)
+    compute_dtype, result_dtype = p.compute_dtype, p.result_dtype
     order = batch_axes + list(conv_axes)
     identity_order = order == list(range(ndim))
-    xt = x if identity_order else x.transpose(order)
-    vt = v if identity_order else v.transpose(order)
+    xt = p.x if identity_order else p.x.transpose(order)
+    vt = p.v if identity_order else p.v.transpose(order)
     if len(conv_axes) == 1:
         # The kernel works on (rows, columns); a 1-D problem is a single row.
         xt = xt[..., np.newaxis, :]
@@ -232,9 +287,10 @@ def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, i
         out = out.reshape(kernel_shape)
     else:
         out = np.empty(kernel_shape, dtype=compute_dtype)
-    fill_value = fill.astype(compute_dtype).item()
-    bcode = _direct.BOUNDARY_CODES[bname]
-    _direct.correlate_direct(xt, vc, out, n, k, m, s, xs, x_off, w_off, bcode, fill_value, nthreads)
+    fill_value = p.fill.astype(compute_dtype).item()
+    bcode = _direct.BOUNDARY_CODES[p.bname]
+    _direct.correlate_direct(xt, vc, out, n, k, m, s, xs, x_off, w_off, bcode, fill_value,
+                             p.nthreads)
 
     if len(conv_axes) == 1:
         out = out[..., 0, :]
@@ -430,3 +486,103 @@ correlate.__doc__ = (
     3
 """
 )
+
+
+def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fillvalue=0,
+                       workers=None, measure=False):
+    """Find the fastest method for `convolve` or `correlate` on these inputs.
+
+    ``method='auto'`` makes the same choice. Without `measure`, a cost model
+    of fastconv's own kernels predicts each method's time from the shapes,
+    dtypes, mode, boundary and thread count (operation counts and memory
+    traffic, with constants fitted on this library's benchmarks), after
+    guards that look at the values: ``'fft'`` is not chosen for an input
+    holding a NaN or an infinity (the FFT would spread it over the whole
+    output, where the other methods keep the damage local), nor for integers
+    whose exact result float64 FFTs cannot guarantee; ``'separable'`` only
+    when `in2` is an outer product of 1-D kernels, or a sum of a few of
+    them, to the precision of the result.
+
+    Parameters
+    ----------
+    in1, in2 : array_like
+        The inputs, as for `convolve`.
+    mode : {'full', 'valid', 'same'}, optional
+        As for `convolve`.
+    axes : int or sequence of int, optional
+        As for `convolve`.
+    boundary : {'fill', 'wrap', 'symm', 'reflect', 'mirror', 'nearest'}, optional
+        As for `convolve` (extensions other than a zero fill change the
+        cost of the FFT method).
+    fillvalue : scalar, optional
+        As for `convolve`.
+    workers : int, optional
+        Number of threads the call will use, as for `convolve`.
+    measure : bool, optional
+        If True, run `convolve` with every method that can compute these
+        inputs (the guards above still apply), and return the fastest with
+        the times. Default False.
+
+    Returns
+    -------
+    method : str
+        ``'direct'``, ``'separable'`` or ``'fft'``. Convolution and
+        correlation cost the same, so the answer holds for both.
+    times : dict
+        Only with ``measure=True``: the best of several runs, in seconds,
+        of each method tried.
+
+    See Also
+    --------
+    convolve, correlate : ``method='auto'`` uses this choice.
+    scipy.signal.choose_conv_method : SciPy's choice, for SciPy's methods.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> img = np.zeros((512, 512), np.float32)
+    >>> fastconv.choose_conv_method(img, np.ones((3, 3), np.float32), 'same')
+    'direct'
+    >>> fastconv.choose_conv_method(img, np.ones((101, 101), np.float32), 'same')
+    'separable'
+    >>> rng = np.random.default_rng(0)
+    >>> fastconv.choose_conv_method(img, rng.random((101, 101), np.float32), 'same')
+    'fft'
+    >>> method, times = fastconv.choose_conv_method(
+    ...     img, rng.random((5, 5), np.float32), 'same', measure=True)
+    >>> method in times
+    True
+    """
+    p = _prepare(in1, in2, mode, "auto", axes, boundary, fillvalue, workers, True)
+    if not isinstance(p, _Problem):
+        # two 0-d inputs: a product, whatever the method
+        return ("direct", {"direct": 0.0}) if measure else "direct"
+    if not measure:
+        return _costmodel.choose(p)[0]
+    methods, terms = _costmodel.candidates(p)
+    times = {}
+    for method in methods:
+        guard = _costmodel.GUARDS.get(method)
+        if guard is not None and not guard(p):
+            continue
+        times[method] = _best_time(lambda: _run(p, method, terms))
+    return min(times, key=times.get), times
+
+
+def _best_time(call, budget=0.2, repeats=5):
+    """Best of up to `repeats` timed runs after one warm-up, within about `budget` s."""
+    start = time.perf_counter()
+    call()
+    first = time.perf_counter() - start
+    best = first
+    spent = first
+    for _ in range(repeats):
+        if spent > budget:
+            break
+        t0 = time.perf_counter()
+        call()
+        dt = time.perf_counter() - t0
+        best = min(best, dt)
+        spent += dt
+    return best

@@ -1,6 +1,7 @@
 """FFT method: spectra from `scipy.fft`, their products in our compiled loop."""
 
 import math
+from collections import namedtuple
 
 import numpy as np
 import scipy.fft as sfft
@@ -57,6 +58,25 @@ def _exact_in_float64(x, v, fill, nfft):
     norm_v = math.sqrt(float(np.sum(vf * vf)))
     eps = np.finfo(np.float64).eps
     return 8 * eps * max(1.0, math.log2(max(nfft, 2))) * norm_x * norm_v < 0.5
+
+
+FFTPlan = namedtuple("FFTPlan", "nfft nblocks real")
+
+
+def fft_plan(n, k, m, s, bname, fill_is_zero, complex_work):
+    """Transform lengths of the FFT method for one batch element.
+
+    Returns an `FFTPlan`: ``nfft``, the transform length per convolved axis
+    (fast lengths); ``nblocks``, the number of transforms of the input per
+    batch element; ``real``, whether the transforms are real ones.
+    """
+    if fill_is_zero:
+        ext = n
+    else:
+        ext = [md + kd - 1 for md, kd in zip(m, k)]
+    nfft = tuple(sfft.next_fast_len(e + kd - 1, real=not complex_work)
+                 for e, kd in zip(ext, k))
+    return FFTPlan(nfft, 1, not complex_work)
 
 
 def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads,

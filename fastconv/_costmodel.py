@@ -1,0 +1,175 @@
+"""The automatic choice of method: a cost model of our own kernels, guards first.
+
+Every method's time is predicted as a sum of terms, each the product of a
+fitted constant (seconds per unit, in `_cost_constants`) and a count the
+method's work is made of: calls and passes, multiply-adds, FFT butterflies
+(``L log2 L`` per transform of ``L`` points), bytes written. The counts
+follow the plans the methods run, so the model and the methods never
+disagree about what is computed; ``benchmarks/fit_cost_model.py`` times the
+methods over a training grid and fits the constants by non-negative least
+squares on relative error.
+
+Before the cheapest method is taken, guards rule out the ones that would be
+wrong or wasteful for these inputs rather than these shapes:
+
+* ``'fft'`` for an input with a NaN or an infinity (it would spread over the
+  whole output, where the other methods keep the damage local);
+* ``'fft'`` for integers whose exact result float64 FFTs cannot guarantee
+  (the FFT path would fall back to direct after transforming);
+* ``'fft'`` whose transforms would not fit the workspace budget.
+"""
+
+import math
+
+import numpy as np
+
+from . import _fft, _separable
+from ._cost_constants import CONSTANTS, FIT_THREADS
+
+__all__ = ["choose", "features", "predict", "candidates"]
+
+# Relative cost of one multiply-add (direct, separable, GEMM) or one butterfly
+# (FFT) per compute dtype, against float32: twice the bytes halve the vector
+# lanes; a complex multiply-add is four real ones.
+_DTYPE_FACTOR = {"f4": 1.0, "f8": 2.0, "c8": 4.0, "c16": 8.0, "i8": 4.0}
+# FFTs: the spectra of complex data are complex multiplies of the same count
+# of points as real data's half spectra, in twice as many flops.
+_FFT_FACTOR = {"f4": 1.0, "f8": 1.7, "c8": 2.0, "c16": 3.4, "i8": 1.7}
+
+
+def _dtype_key(dtype):
+    if dtype.kind in "biu":
+        return "i8"
+    return {4: "f4", 8: "f8"}[dtype.itemsize] if dtype.kind == "f" else (
+        {8: "c8", 16: "c16"}[dtype.itemsize])
+
+
+def _threads(p, parallel_items):
+    """Threads a kernel can keep busy on `parallel_items` independent pieces."""
+    return max(1, min(p.nthreads, parallel_items))
+
+
+def _direct_features(p):
+    key = _dtype_key(p.compute_dtype)
+    out = p.out_size
+    rows = out // max(p.m[-1], 1)
+    t = _threads(p, rows)
+    return [1.0, out * math.prod(p.k) * _DTYPE_FACTOR[key] / t,
+            out * p.compute_dtype.itemsize / t]
+
+
+def _separable_features(p, terms):
+    """Counts of the 1-D passes: per term, one pass per convolved axis, in order."""
+    key = _dtype_key(p.compute_dtype)
+    itemsize = p.compute_dtype.itemsize
+    shape = [max(a, b) for a, b in zip(p.in1.shape, p.in2.shape)]
+    for ax in p.conv_axes:
+        shape[ax] = p.in1.shape[ax]
+    calls = macs = nbytes = 0.0
+    k = [p.in2.shape[a] for a in p.conv_axes]
+    for _ in range(len(terms)):
+        cur = list(shape)
+        for ax, kd in zip(p.conv_axes, k):
+            if p.mode == "full":
+                cur[ax] = cur[ax] + kd - 1
+            elif p.mode == "valid":
+                cur[ax] = abs(cur[ax] - kd) + 1
+            size = math.prod(cur)
+            t = _threads(p, size // max(cur[-1], 1))
+            calls += 1
+            macs += size * kd * _DTYPE_FACTOR[key] / t
+            nbytes += size * itemsize / t
+    return [calls, macs, nbytes]
+
+
+def fft_counts(p):
+    """(butterflies, spectral points, bytes of transformed data) of the FFT plan."""
+    plan = _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero,
+                         p.compute_dtype.kind == "c")
+    nb_x = math.prod(p.x.shape[a] for a in p.batch_axes)
+    nb_v = math.prod(p.v.shape[a] for a in p.batch_axes)
+    nb_out = math.prod(p.batch_out)
+    length = math.prod(plan.nfft)
+    butterflies = length * max(math.log2(length), 1.0)
+    if plan.real:
+        butterflies /= 2
+        points = length // plan.nfft[-1] * (plan.nfft[-1] // 2 + 1)
+    else:
+        points = length
+    forward = (nb_x * plan.nblocks + nb_v) * butterflies
+    inverse = nb_out * plan.nblocks * butterflies
+    spectra = nb_out * plan.nblocks * points
+    complex_bytes = 2 * (4 if p.compute_dtype in (np.float32, np.complex64) else 8)
+    nbytes = (nb_x + nb_out) * plan.nblocks * points * complex_bytes
+    return forward + inverse, spectra, nbytes
+
+
+def _fft_features(p):
+    key = _dtype_key(p.compute_dtype)
+    butterflies, spectra, nbytes = fft_counts(p)
+    t = p.nthreads
+    return [1.0, butterflies * _FFT_FACTOR[key] / t, spectra * _FFT_FACTOR[key] / t,
+            nbytes / t]
+
+
+def features(p, method, terms=None):
+    """Counts the predicted time of `method` on problem `p` is linear in."""
+    if method == "direct":
+        return _direct_features(p)
+    if method == "separable":
+        return _separable_features(p, terms)
+    if method == "fft":
+        return _fft_features(p)
+    raise ValueError(method)
+
+
+def predict(p, method, terms=None):
+    """Predicted seconds of `method` on problem `p` (fitted at FIT_THREADS threads)."""
+    feats = features(p, method, terms)
+    return float(np.dot(CONSTANTS[method], feats))
+
+
+def separable_terms_for_auto(p):
+    """Separable terms of p.in2 when a separable run could pay off, else None."""
+    if any(p.in2.shape[a] != 1 for a in p.batch_axes):
+        return None
+    k = [p.in2.shape[a] for a in p.conv_axes]
+    if sum(kd > 1 for kd in k) < 2 or math.prod(k) < 2 * sum(k):
+        return None
+    from ._convolve import _separable_kernel_terms
+
+    return _separable_kernel_terms(p.in2, p.conv_axes, p.batch_axes, p.result_dtype,
+                                   required=False)
+
+
+def candidates(p):
+    """Methods that can compute `p`, with the separable terms (or None)."""
+    methods = ["direct", "fft"]
+    terms = separable_terms_for_auto(p)
+    if terms is not None:
+        methods.append("separable")
+    return methods, terms
+
+
+def _fft_guard(p):
+    """Whether an FFT of these inputs is exact enough and local damage is not at stake."""
+    if p.result_dtype.kind in "biu":
+        plan = _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero, False)
+        fill = 0 if p.fill_is_zero else int(p.fill)
+        return _fft._exact_in_float64(p.x, p.v, fill, math.prod(plan.nfft))
+    return bool(np.isfinite(p.x).all() and np.isfinite(p.v).all()
+                and (p.bname != "fill" or np.isfinite(p.fill).all()))
+
+
+GUARDS = {"fft": _fft_guard}
+
+
+def choose(p):
+    """(method, separable terms) with the least predicted time that passes its guard."""
+    methods, terms = candidates(p)
+    ranked = sorted(methods, key=lambda meth: predict(p, meth, terms))
+    for method in ranked:
+        guard = GUARDS.get(method)
+        if guard is None or guard(p):
+            return method, terms
+    return "direct", terms
