@@ -7,10 +7,10 @@ of ``benchmarks/fit_cost_model.py``.
 FIT_THREADS = 2
 
 CONSTANTS = {
-    # call, multiply-adds, output bytes
-    "direct": [5e-6, 1.0e-11, 1e-10],
-    # passes, multiply-adds, pass output bytes
-    "separable": [8e-6, 2.0e-11, 2e-10],
+    # call, multiply-adds (float32, float64, complex64, complex128, int64), output bytes
+    "direct": [5e-6, 1.0e-11, 2e-11, 8e-11, 16e-11, 4e-11, 1e-10],
+    # passes, multiply-adds (as direct), pass output bytes
+    "separable": [8e-6, 2.0e-11, 4e-11, 16e-11, 32e-11, 8e-11, 2e-10],
     # call, butterflies, spectral points, transformed bytes
     "fft": [4e-5, 3e-10, 1e-9, 1e-10],
 }

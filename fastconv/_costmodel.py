@@ -28,13 +28,17 @@ from ._cost_constants import CONSTANTS, FIT_THREADS
 
 __all__ = ["choose", "features", "predict", "candidates"]
 
-# Relative cost of one multiply-add (direct, separable, GEMM) or one butterfly
-# (FFT) per compute dtype, against float32: twice the bytes halve the vector
-# lanes; a complex multiply-add is four real ones.
-_DTYPE_FACTOR = {"f4": 1.0, "f8": 2.0, "c8": 4.0, "c16": 8.0, "i8": 4.0}
-# FFTs: the spectra of complex data are complex multiplies of the same count
-# of points as real data's half spectra, in twice as many flops.
+# Multiply-adds are counted per compute dtype (their own constants: the
+# vector kernels run float32/float64 several times faster than complex and
+# int64). FFT butterflies: complex data's transforms do twice the work of
+# real data's half spectra; float64 about 1.7 times float32's.
+_DTYPE_KEYS = ("f4", "f8", "c8", "c16", "i8")
 _FFT_FACTOR = {"f4": 1.0, "f8": 1.7, "c8": 2.0, "c16": 3.4, "i8": 1.7}
+
+
+def _per_dtype(key, value):
+    """`value` in the column of dtype `key`, zeros in the others."""
+    return [value if k == key else 0.0 for k in _DTYPE_KEYS]
 
 
 def _dtype_key(dtype):
@@ -54,7 +58,7 @@ def _direct_features(p):
     out = p.out_size
     rows = out // max(p.m[-1], 1)
     t = _threads(p, rows)
-    return [1.0, out * math.prod(p.k) * _DTYPE_FACTOR[key] / t,
+    return [1.0, *_per_dtype(key, out * math.prod(p.k) / t),
             out * p.compute_dtype.itemsize / t]
 
 
@@ -77,9 +81,9 @@ def _separable_features(p, terms):
             size = math.prod(cur)
             t = _threads(p, size // max(cur[-1], 1))
             calls += 1
-            macs += size * kd * _DTYPE_FACTOR[key] / t
+            macs += size * kd / t
             nbytes += size * itemsize / t
-    return [calls, macs, nbytes]
+    return [calls, *_per_dtype(key, macs), nbytes]
 
 
 def fft_counts(p):

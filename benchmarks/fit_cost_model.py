@@ -1,0 +1,100 @@
+#!/usr/bin/env python
+"""Fit the constants of fastconv's cost model (``fastconv/_cost_constants.py``).
+
+Run it as a file, with fastconv installed, on a quiet machine::
+
+    python benchmarks/fit_cost_model.py                # print the fit
+    python benchmarks/fit_cost_model.py --write        # and rewrite the constants file
+
+Every method that can compute a case of the training grid
+(``regret_grid.cases('train')``, shapes between those of the judged grid) is
+timed (best of several runs, with the default number of threads), and the
+counts the model predicts from (``fastconv._costmodel.features``) are taken
+for the same case. Each method's constants are then the non-negative least
+squares fit of ``time = constants . counts`` on relative error (every row is
+divided by its time), so small and large cases weigh the same.
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != HERE.parent]
+
+import numpy as np  # noqa: E402
+from scipy.optimize import nnls  # noqa: E402
+
+import fastconv  # noqa: E402
+from fastconv import _convolve, _costmodel  # noqa: E402
+from regret_grid import cases  # noqa: E402
+
+CONSTANTS_FILE = HERE.parent / "fastconv" / "_cost_constants.py"
+
+
+def collect(seed):
+    rows = {}
+    for case in cases("train", seed):
+        p = _convolve._prepare(case["in1"], case["in2"], case["mode"], "auto", None, "fill", 0,
+                               None, True)
+        _, terms = _costmodel.candidates(p)
+        _, times = fastconv.choose_conv_method(case["in1"], case["in2"], case["mode"],
+                                               measure=True)
+        for method, seconds in times.items():
+            feats = _costmodel.features(p, method, terms)
+            rows.setdefault(method, []).append((case["name"], feats, seconds))
+        print(case["name"], {m: f"{t * 1e3:.3f}ms" for m, t in times.items()}, flush=True)
+    return rows
+
+
+def fit(rows):
+    constants, report = {}, {}
+    for method, data in rows.items():
+        A = np.array([f for _, f, _ in data], dtype=float)
+        t = np.array([s for _, _, s in data])
+        # relative error; scale columns so nnls is well conditioned
+        scale = np.maximum(np.abs(A / t[:, None]).max(axis=0), 1e-300)
+        coef, _ = nnls(A / t[:, None] / scale, np.ones(len(t)))
+        coef = coef / scale
+        pred = A @ coef
+        ratio = pred / t
+        constants[method] = [float(f"{c:.4g}") for c in coef]
+        report[method] = (len(t), float(np.median(np.abs(np.log(ratio)))),
+                          float(np.max(np.abs(np.log(ratio)))))
+    return constants, report
+
+
+def write(constants, nthreads):
+    lines = [
+        '"""Constants of the cost model (`_costmodel`): seconds per counted unit.',
+        "",
+        "Written by ``benchmarks/fit_cost_model.py --write``; do not edit by hand.",
+        '"""',
+        "",
+        f"FIT_THREADS = {nthreads}",
+        "",
+        "CONSTANTS = {",
+    ]
+    for method, coef in sorted(constants.items()):
+        lines.append(f"    {method!r}: {coef!r},")
+    lines.append("}")
+    CONSTANTS_FILE.write_text("\n".join(lines) + "\n")
+    print(f"wrote {CONSTANTS_FILE}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    rows = collect(args.seed)
+    constants, report = fit(rows)
+    for method, (count, med, worst) in report.items():
+        print(f"{method:10s} {count:3d} cases  median |log(pred/time)| {med:.2f}  "
+              f"worst {worst:.2f}  constants {constants[method]}")
+    if args.write:
+        write(constants, fastconv.get_workers())
+
+
+if __name__ == "__main__":
+    main()
