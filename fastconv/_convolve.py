@@ -76,7 +76,8 @@ def _check_valid_shapes(in1, in2, conv_axes):
     return ok1
 
 
-def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required):
+def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required,
+                            decompose=True):
     """Separable terms of in2 along conv_axes in the result's arithmetic, or None.
 
     One term (the 1-D factors) for a rank-1 kernel; several for a floating
@@ -88,7 +89,7 @@ def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required):
                              "length 1 along the axes that are not convolved")
         return None
     kernel = in2.reshape([in2.shape[a] for a in conv_axes])
-    terms = _separable.low_rank_terms(kernel, result_dtype)
+    terms = _separable.low_rank_terms(kernel, result_dtype, decompose)
     if terms is None:
         if required:
             raise ValueError(

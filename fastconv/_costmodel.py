@@ -133,8 +133,24 @@ def predict(p, method, terms=None):
     return float(np.dot(CONSTANTS[method], feats))
 
 
-def separable_terms_for_auto(p):
-    """Separable terms of p.in2 when a separable run could pay off, else None."""
+def _svd_seconds(k):
+    """Rough time of the SVDs a low-rank test of a kernel of shape `k` makes."""
+    flops = sum(4.0 * kd * (math.prod(k) // kd) * min(kd, math.prod(k) // kd) for kd in k)
+    # measured with one BLAS thread: 0.13 ms for 31 x 31, 0.4 ms for 61 x 61
+    return 2 * (2e-5 + 1e-10 * flops)
+
+
+# The SVDs of a low-rank test are made only when the other methods are
+# predicted to take this many times longer (the test's cost is a loss when
+# the kernel turns out to be of full rank).
+SVD_PAYOFF = 5.0
+
+
+def separable_terms_for_auto(p, decompose=True):
+    """Separable terms of p.in2 when a separable run could pay off, else None.
+
+    Without `decompose` only the O(taps) test for rank 1 is made.
+    """
     if any(p.in2.shape[a] != 1 for a in p.batch_axes):
         return None
     k = [p.in2.shape[a] for a in p.conv_axes]
@@ -143,13 +159,13 @@ def separable_terms_for_auto(p):
     from ._convolve import _separable_kernel_terms
 
     return _separable_kernel_terms(p.in2, p.conv_axes, p.batch_axes, p.result_dtype,
-                                   required=False)
+                                   required=False, decompose=decompose)
 
 
-def candidates(p):
+def candidates(p, decompose=True):
     """Methods that can compute `p`, with the separable terms (or None)."""
     methods = ["direct", "fft"]
-    terms = separable_terms_for_auto(p)
+    terms = separable_terms_for_auto(p, decompose)
     if terms is not None:
         methods.append("separable")
     return methods, terms
@@ -170,9 +186,18 @@ GUARDS = {"fft": _fft_guard}
 
 def choose(p):
     """(method, separable terms) with the least predicted time that passes its guard."""
-    methods, terms = candidates(p)
-    ranked = sorted(methods, key=lambda meth: predict(p, meth, terms))
-    for method in ranked:
+    direct = predict(p, "direct")
+    if direct <= min(CONSTANTS[m][0] for m in CONSTANTS if m != "direct"):
+        # cheaper than the fixed cost of any other method: no need to look further
+        return "direct", None
+    methods, terms = candidates(p, decompose=False)
+    costs = {m: direct if m == "direct" else predict(p, m, terms) for m in methods}
+    if terms is None and min(costs.values()) > SVD_PAYOFF * _svd_seconds(p.k):
+        # not an outer product; a sum of a few may still pay for the SVDs
+        terms = separable_terms_for_auto(p)
+        if terms is not None:
+            costs["separable"] = predict(p, "separable", terms)
+    for method in sorted(costs, key=costs.get):
         guard = GUARDS.get(method)
         if guard is None or guard(p):
             return method, terms

@@ -51,6 +51,32 @@ def _integer_factors(kernel):
     return factors
 
 
+def _outer(vectors):
+    """Outer product of 1-D arrays, as an array with one axis per vector."""
+    out = vectors[0]
+    for v in vectors[1:]:
+        out = np.multiply.outer(out, v)
+    return out
+
+
+def _cross_factors(work, tol):
+    """Factors through the largest tap (the fibres crossing it), or None.
+
+    O(taps): for a kernel of rank 1 the fibres through any non-zero tap are
+    its factors up to scale; the reconstruction is checked against `tol`.
+    """
+    norm = np.linalg.norm(work)
+    pivot = np.unravel_index(int(np.argmax(np.abs(work))), work.shape)
+    p = work[pivot]
+    if p == 0:
+        return [np.zeros(n, dtype=work.dtype) for n in work.shape]
+    fibres = [work[pivot[:d] + (slice(None),) + pivot[d + 1:]] for d in range(work.ndim)]
+    vectors = [fibres[0]] + [f / p for f in fibres[1:]]
+    if not np.linalg.norm(work - _outer(vectors)) <= tol * norm:
+        return None
+    return vectors
+
+
 def _float_factors(kernel, tol):
     """Factors of a kernel of numerical rank 1 (SVD of every unfolding), or None."""
     work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
@@ -67,9 +93,7 @@ def _float_factors(kernel, tol):
         if s.size > 1 and s[1] > tol * s[0]:
             return None
         vectors.append(u[:, 0])
-    outer = vectors[0]
-    for v in vectors[1:]:
-        outer = np.multiply.outer(outer, v)
+    outer = _outer(vectors)
     scale = np.vdot(outer, work)  # the vectors are unit: outer has norm 1
     if np.linalg.norm(work - scale * outer) > tol * norm:
         return None
@@ -100,10 +124,15 @@ def separable_factors(kernel, dtype=None):
         if kernel.dtype.kind not in "biu":
             return None
         return _integer_factors(kernel)
+    return _float_factors(kernel, _tolerance(kernel, dtype))
+
+
+def _tolerance(kernel, dtype):
+    """Relative (Frobenius) error allowed in the factors of a floating kernel."""
     # A kernel stored in a lower precision than the result is separable to
     # its own precision only.
     eps = max(_precision(dtype), _precision(kernel.dtype) if kernel.dtype.kind in "fc" else 0.0)
-    return _float_factors(kernel, 16 * eps * max(kernel.shape))
+    return 16 * eps * max(kernel.shape)
 
 
 def _low_rank_split(tensor, budget, max_terms):
@@ -134,7 +163,7 @@ def _low_rank_split(tensor, budget, max_terms):
     return terms
 
 
-def low_rank_terms(kernel, dtype=None):
+def low_rank_terms(kernel, dtype=None, decompose=True):
     """Separable terms whose sum is `kernel`, when fewer 1-D passes pay off.
 
     Parameters
@@ -145,6 +174,9 @@ def low_rank_terms(kernel, dtype=None):
         Result dtype. Only floating and complex results accept a sum of
         several terms; integer and bool results must be exact, so for them
         this returns the exact rank-1 factors or None.
+    decompose : bool, optional
+        If False, only the O(taps) test for rank 1 through the largest tap
+        is made (no SVD): None unless the kernel is an outer product.
 
     Returns
     -------
@@ -158,30 +190,27 @@ def low_rank_terms(kernel, dtype=None):
     """
     kernel = np.asarray(kernel)
     dtype = np.dtype(dtype) if dtype is not None else kernel.dtype
-    factors = separable_factors(kernel, dtype)
-    if factors is not None:
-        return [factors]
     if dtype.kind in "biu" or kernel.ndim < 2:
-        return None
-    taps, pass_taps = kernel.size, sum(kernel.shape)
-    max_terms = (taps - 1) // pass_taps
-    if max_terms < 2:
-        return None
+        factors = separable_factors(kernel, dtype)
+        return None if factors is None else [factors]
     work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
     if not np.all(np.isfinite(work)):
         return None
-    eps = max(_precision(dtype), _precision(kernel.dtype) if kernel.dtype.kind in "fc" else 0.0)
-    budget = 16 * eps * max(kernel.shape) * np.linalg.norm(work)
+    tol = _tolerance(kernel, dtype)
+    factors = _cross_factors(work, tol)
+    if factors is None and decompose:
+        factors = _float_factors(work, tol)
+    if factors is not None:
+        return [[f if work.dtype.kind == "c" else f.real for f in factors]]
+    taps, pass_taps = kernel.size, sum(kernel.shape)
+    max_terms = (taps - 1) // pass_taps
+    if not decompose or max_terms < 2:
+        return None
+    budget = tol * np.linalg.norm(work)
     terms = _low_rank_split(work, budget, max_terms)
     if terms is None:
         return None
-    total = np.zeros_like(work)
-    for term in terms:
-        outer = term[0]
-        for f in term[1:]:
-            outer = np.multiply.outer(outer, f)
-        total += outer
-    if np.linalg.norm(work - total) > budget:
+    if np.linalg.norm(work - sum(_outer(term) for term in terms)) > budget:
         return None
     if work.dtype.kind != "c":
         terms = [[f.real for f in term] for term in terms]
