@@ -276,9 +276,9 @@ _PARAMS_DOC = """
         matrix (one column per kernel tap, at most `get_workspace_limit`
         bytes) and multiplies it by the kernels with BLAS ``?gemm``, all the
         kernels that share one input (broadcast along the other axes) in one
-        product: fast for banks of kernels. The lowering runs on
-        ``workers`` OpenMP threads, the products on ``workers`` BLAS
-        threads, one after the other. Integer results are exact: computed
+        product: fast for banks of kernels. ``workers`` OpenMP threads each
+        lower a tile and multiply it with a single-threaded BLAS call (BLAS
+        is held at one thread meanwhile). Integer results are exact: computed
         in float64 when ``max|in1| * max|in2| * taps < 2**53``, else by the
         direct method. ``'separable'`` factors `in2` into
         one 1-D kernel per convolved axis (it must be an outer product, to

@@ -25,14 +25,18 @@ dimension: positions per kernel), so no other scratch is needed. When there
 is one kernel for every batch element (N = 1), tiles run across batch
 elements of the input, so many small images still make a few large GEMMs.
 
-Threads. One level of parallelism per phase, never one inside the other:
-the lowering of a tile runs in an OpenMP ``prange`` with the GIL released,
-and the GEMM is then called from outside any parallel region and threaded by
-BLAS itself. BLAS's thread count follows `nthreads` (the ``workers``
-argument) through threadpoolctl for the duration of the call, changed only
-when it differs. Stacking OpenMP threads on BLAS threads would oversubscribe
-the cores; running a single-threaded GEMM per OpenMP thread would depend on
-the BLAS being re-entrant, which SciPy's OpenBLAS does not promise.
+Threads. One level of parallelism, never one inside the other: an OpenMP
+``prange`` (GIL released) over tiles, each thread lowering a tile into its
+own slot of the workspace and multiplying it at once with a single-threaded
+GEMM, while the tile is still in its cache. BLAS is held at one thread for
+the duration of the call (threadpoolctl, only when its count differs, and
+only the BLAS SciPy's cython_blas calls). The alternative, lowering in
+OpenMP and then calling a BLAS-threaded GEMM, alternates two thread pools
+that each spin-wait while the other works: measured 4x slower than serial
+on two cores with libgomp's default wait policy. Calling a BLAS from several
+threads at once is supported by OpenBLAS (its documented recipe for
+threaded applications: the application's threads, BLAS on one thread) and
+by MKL and BLIS.
 
 Integers. BLAS has no exact integer products. Integer and boolean inputs are
 computed in float64 when a bound shows every partial sum is an integer below
@@ -41,9 +45,11 @@ so exact whatever the summation order; otherwise `correlate_im2col` returns
 None and the caller uses the direct method. float16 is computed in float32.
 """
 
+import contextlib
+import threading
 from collections import namedtuple
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
 
 from fastconv._boundary cimport _ext, _outer_offset
@@ -77,12 +83,11 @@ INT_MAX_PY = 2147483647
 # Tiles stay below this size even when the workspace limit allows more: a
 # tile about the size of the last-level cache is still hot when the GEMM
 # reads it back, and a few tiles cost only a few thread hand-overs.
-TARGET_TILE_BYTES = 4 * 2**20
+TARGET_TILE_BYTES = 2**20
 # Fewest output positions per tile before the taps are split into chunks.
 MIN_TILE_M = 256
-cdef enum:
-    # Below this many copied samples per thread, extra threads cost more than they save.
-    MIN_LOWER_PER_THREAD = 32768
+# Below this many multiply-adds per thread, extra threads cost more than they save.
+MIN_WORK_PER_THREAD = 262144
 
 
 cdef inline void _copy_run(num_t *dst, const num_t *row, Py_ssize_t cstart, Py_ssize_t length,
@@ -106,48 +111,38 @@ cdef inline void _copy_run(num_t *dst, const num_t *row, Py_ssize_t cstart, Py_s
 cdef void _lower(const num_t *xp, num_t *A, Py_ssize_t g0, Py_ssize_t g1,
                  Py_ssize_t t0, Py_ssize_t t1, const Py_ssize_t *n, const Py_ssize_t *k,
                  const Py_ssize_t *m, const Py_ssize_t *s, const Py_ssize_t *xs, int D,
-                 const Py_ssize_t *x_off, Py_ssize_t rows_per_group, int bmode, num_t fill,
-                 int nthreads) noexcept nogil:
+                 const Py_ssize_t *x_off, Py_ssize_t rows_per_group, int bmode,
+                 num_t fill) noexcept nogil:
     """A[g - g0 + (t - t0) * (g1 - g0)] = x_ext at output position g, tap t.
 
     g is the flat output index over (input batch element, *m) and t the flat
-    tap index over k. Work items are (leading taps, output row segment); an
-    item copies one input row, shifted once per tap of the last axis.
+    tap index over k. For each output row segment and leading tap the input
+    row is found once, then copied shifted once per tap of the last axis.
     """
     cdef Py_ssize_t mlast = m[D - 1], kb = k[D - 1], nlast = n[D - 1], slast = s[D - 1]
     cdef Py_ssize_t lda = g1 - g0
     cdef Py_ssize_t r0 = g0 // mlast
-    cdef Py_ssize_t nseg = (g1 - 1) // mlast - r0 + 1
-    cdef Py_ssize_t tl0 = t0 // kb
-    cdef Py_ssize_t ntl = (t1 - 1) // kb - tl0 + 1
-    cdef Py_ssize_t nitems = nseg * ntl
-    cdef Py_ssize_t item, seg, tl, r, grp, rl, c0, c1, apos, off
-    cdef Py_ssize_t tb, tb_lo, tb_hi, j
+    cdef Py_ssize_t r1 = (g1 - 1) // mlast + 1
+    cdef Py_ssize_t r, tl, grp, rl, c0, c1, apos, off, tb, tb_lo, tb_hi, j
     cdef bint isfill
     cdef num_t *dst
-    for item in prange(nitems, num_threads=nthreads, schedule='static'):
-        # tap-major order: a thread's consecutive items write consecutive A
-        seg = item % nseg
-        tl = tl0 + item // nseg
-        r = r0 + seg
+    for r in range(r0, r1):
         grp = r // rows_per_group
         rl = r - grp * rows_per_group
         c0 = max(g0 - r * mlast, 0)
         c1 = min(g1 - r * mlast, mlast)
         apos = r * mlast + c0 - g0
-        # assigned here so that prange makes it thread-private (taking its
-        # address alone would leave it shared)
-        isfill = False
-        off = _outer_offset(tl, rl, x_off[grp], n, k, m, s, xs, D - 1, bmode, &isfill)
-        tb_lo = max(t0 - tl * kb, 0)
-        tb_hi = min(t1 - tl * kb, kb)
-        for tb in range(tb_lo, tb_hi):
-            dst = A + (tl * kb + tb - t0) * lda + apos
-            if isfill:
-                for j in range(c1 - c0):
-                    dst[j] = fill
-            else:
-                _copy_run(dst, xp + off, c0 + tb + slast, c1 - c0, nlast, bmode, fill)
+        for tl in range(t0 // kb, (t1 - 1) // kb + 1):
+            off = _outer_offset(tl, rl, x_off[grp], n, k, m, s, xs, D - 1, bmode, &isfill)
+            tb_lo = max(t0 - tl * kb, 0)
+            tb_hi = min(t1 - tl * kb, kb)
+            for tb in range(tb_lo, tb_hi):
+                dst = A + (tl * kb + tb - t0) * lda + apos
+                if isfill:
+                    for j in range(c1 - c0):
+                        dst[j] = fill
+                else:
+                    _copy_run(dst, xp + off, c0 + tb + slast, c1 - c0, nlast, bmode, fill)
 
 
 cdef inline void _gemm(int M, int N, int K, num_t *A, int lda, num_t *B, int ldb,
@@ -165,67 +160,77 @@ cdef inline void _gemm(int M, int N, int K, num_t *A, int lda, num_t *B, int ldb
         zgemm(&trans, &trans, &M, &N, &K, &one, A, &lda, B, &ldb, &beta, C, &ldc)
 
 
+cdef void _item(Py_ssize_t item, const num_t *xp, num_t *W, num_t *out, num_t *A,
+                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
+                const Py_ssize_t *s, const Py_ssize_t *xs, int D, const Py_ssize_t *x_off,
+                const Py_ssize_t *w_off, Py_ssize_t Mtot, Py_ssize_t span,
+                Py_ssize_t tiles_per_group, Py_ssize_t N, Py_ssize_t K, bint merged,
+                Py_ssize_t tile_m, Py_ssize_t tile_k, Py_ssize_t n_block, int bmode,
+                num_t fill) noexcept nogil:
+    """Lower tile `item` into A and multiply it by the kernels, into `out`."""
+    cdef Py_ssize_t p = item // tiles_per_group
+    cdef Py_ssize_t q0 = (item - p * tiles_per_group) * tile_m
+    cdef Py_ssize_t q1 = min(q0 + tile_m, span)
+    cdef Py_ssize_t g0 = q0 if merged else p * Mtot + q0
+    cdef Py_ssize_t t0 = 0, t1, j0, nb, ldc
+    cdef num_t *C
+    cdef num_t beta
+    while t0 < K:
+        t1 = min(t0 + tile_k, K)
+        _lower(xp, A, g0, g0 + q1 - q0, t0, t1, n, k, m, s, xs, D, x_off,
+               Mtot // m[D - 1], bmode, fill)
+        beta = 0 if t0 == 0 else 1
+        j0 = 0
+        while j0 < N:
+            nb = min(n_block, N - j0)
+            if merged:
+                C = out + q0
+                ldc = q1 - q0
+            else:
+                C = out + (p * N + j0) * Mtot + q0
+                ldc = Mtot if nb > 1 else q1 - q0
+            _gemm(<int>(q1 - q0), <int>nb, <int>(t1 - t0), A, <int>(q1 - q0),
+                  W + w_off[p] + j0 * K + t0, <int>K, beta, C, <int>ldc)
+            j0 += nb
+        t0 = t1
+
+
 cdef void _run(const num_t *xp, num_t *W, num_t *out, num_t *A, const Py_ssize_t *n,
                const Py_ssize_t *k, const Py_ssize_t *m, const Py_ssize_t *s,
                const Py_ssize_t *xs, int D, const Py_ssize_t *x_off,
                const Py_ssize_t *w_off, Py_ssize_t P, Py_ssize_t N, Py_ssize_t K,
                bint merged, Py_ssize_t tile_m, Py_ssize_t tile_k, Py_ssize_t n_block,
                int bmode, num_t fill, int nthreads) noexcept nogil:
-    cdef Py_ssize_t Mtot = 1, rows_per_group, span, ngroups, p, q0, q1, t0, t1, g0, j0, nb
-    cdef Py_ssize_t ldc, lower_threads
-    cdef num_t *C
-    cdef num_t *Wp
-    cdef num_t beta
+    cdef Py_ssize_t Mtot = 1, span, tiles_per_group, nitems, item
     cdef int d
     for d in range(D):
         Mtot *= m[d]
-    rows_per_group = Mtot // m[D - 1]
-    if merged:
-        # one kernel for all: tiles run across input batch elements
-        span = P * Mtot
-        ngroups = 1
-    else:
-        span = Mtot
-        ngroups = P
-    for p in range(ngroups):
-        Wp = W + w_off[p]
-        q0 = 0
-        while q0 < span:
-            q1 = min(q0 + tile_m, span)
-            g0 = q0 if merged else p * Mtot + q0
-            lower_threads = max(1, min(<Py_ssize_t>nthreads,
-                                       (q1 - q0) * K // MIN_LOWER_PER_THREAD))
-            t0 = 0
-            while t0 < K:
-                t1 = min(t0 + tile_k, K)
-                _lower(xp, A, g0, g0 + q1 - q0, t0, t1, n, k, m, s, xs, D, x_off,
-                       rows_per_group, bmode, fill,
-                       <int>min(lower_threads, <Py_ssize_t>nthreads))
-                beta = 0 if t0 == 0 else 1
-                j0 = 0
-                while j0 < N:
-                    nb = min(n_block, N - j0)
-                    if merged:
-                        C = out + q0
-                        ldc = q1 - q0
-                    else:
-                        C = out + (p * N + j0) * Mtot + q0
-                        ldc = Mtot if nb > 1 else q1 - q0
-                    _gemm(<int>(q1 - q0), <int>nb, <int>(t1 - t0), A, <int>(q1 - q0),
-                          Wp + j0 * K + t0, <int>K, beta, C, <int>ldc)
-                    j0 += nb
-                t0 = t1
-            q0 = q1
+    # merged: one kernel for all, tiles run across input batch elements
+    span = P * Mtot if merged else Mtot
+    tiles_per_group = (span + tile_m - 1) // tile_m
+    nitems = tiles_per_group * (1 if merged else P)
+    if nthreads == 1:
+        for item in range(nitems):
+            _item(item, xp, W, out, A, n, k, m, s, xs, D, x_off, w_off, Mtot, span,
+                  tiles_per_group, N, K, merged, tile_m, tile_k, n_block, bmode, fill)
+        return
+    # Dynamic: a thread that loses its core to another process does not hold
+    # the others back. Each thread lowers into its own slot of the workspace.
+    for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=1):
+        _item(item, xp, W, out, A + threadid() * tile_m * tile_k, n, k, m, s, xs, D,
+              x_off, w_off, Mtot, span, tiles_per_group, N, K, merged, tile_m, tile_k,
+              n_block, bmode, fill)
 
 
-def _run_typed(num_t[::1] fill_arr, num_t[::1] out, num_t[::1] W, num_t[::1] A,
+def _run_typed(num_t[::1] fill_arr, num_t[::1] out, const num_t[::1] W, num_t[::1] A,
                size_t xaddr, const Py_ssize_t[::1] n, const Py_ssize_t[::1] k,
                const Py_ssize_t[::1] m, const Py_ssize_t[::1] s, const Py_ssize_t[::1] xs,
                const Py_ssize_t[::1] x_off, const Py_ssize_t[::1] w_off, Py_ssize_t P,
                Py_ssize_t N, Py_ssize_t K, bint merged, Py_ssize_t tile_m, Py_ssize_t tile_k,
                Py_ssize_t n_block, int bmode, int nthreads):
     with nogil:
-        _run(<const num_t *>xaddr, &W[0], &out[0], &A[0], &n[0], &k[0], &m[0], &s[0],
+        # (BLAS takes the kernels through a non-const pointer; it only reads them)
+        _run(<const num_t *>xaddr, <num_t *>&W[0], &out[0], &A[0], &n[0], &k[0], &m[0], &s[0],
              &xs[0], <int>n.shape[0], &x_off[0], &w_off[0], P, N, K, merged, tile_m, tile_k,
              n_block, bmode, fill_arr[0], nthreads)
 
@@ -234,7 +239,7 @@ def _run_typed(num_t[::1] fill_arr, num_t[::1] out, num_t[::1] W, num_t[::1] A,
 
 Im2colPlan = namedtuple("Im2colPlan", [
     "dtype", "groups", "kernels", "taps", "positions", "merged", "tile_m", "tile_k",
-    "n_block", "gemm_calls", "gemm_shape", "workspace_bytes", "flops"])
+    "n_block", "threads", "gemm_calls", "gemm_shape", "workspace_bytes", "flops"])
 Im2colPlan.__doc__ = """How the im2col method computes one problem (see `im2col_plan`)."""
 
 
@@ -255,7 +260,7 @@ def _batch_split(x_batch, v_batch):
     return input_axes, kernel_axes
 
 
-def im2col_plan(x_batch, v_batch, k, m, dtype, workspace_limit=None):
+def im2col_plan(x_batch, v_batch, k, m, dtype, nthreads=1, workspace_limit=None):
     """Tiles and matrix products the im2col method uses for one problem.
 
     The problem is the correlation form of `fastconv._convolve`: kernels of
@@ -273,8 +278,11 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, workspace_limit=None):
         Kernel and output lengths along the convolved axes.
     dtype : dtype
         Result dtype (``numpy.result_type`` of the inputs).
+    nthreads : int, optional
+        Threads available (the resolved ``workers``); default 1.
     workspace_limit : int, optional
-        Bytes allowed for the lowered tile; default `get_workspace_limit`.
+        Bytes allowed for the lowered tiles of all threads together;
+        default `get_workspace_limit`.
 
     Returns
     -------
@@ -299,16 +307,21 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, workspace_limit=None):
             run across input batch elements (GEMM rows span several).
         ``tile_m``, ``tile_k``
             Output positions and taps per lowered tile (the last tile along
-            each may be smaller).
+            each may be smaller). Tiles are the units of work of the
+            threads; each tile is one GEMM per chunk of taps and of kernels.
         ``n_block``
             Kernels per GEMM call (N, or 1 when an output is too long for a
             BLAS int leading dimension).
+        ``threads``
+            OpenMP threads used (fewer than `nthreads` for small problems),
+            each lowering its own tiles and calling a single-threaded GEMM.
         ``gemm_calls``
             Number of ?gemm calls.
         ``gemm_shape``
             (M, N, K) of the first (largest) call.
         ``workspace_bytes``
-            Bytes of the lowered-tile buffer (``tile_m * tile_k * itemsize``).
+            Bytes of the lowered-tile buffers,
+            ``threads * tile_m * tile_k * itemsize``, at most the limit.
         ``flops``
             ``8 * M * N * K`` summed over calls for complex dtypes, ``2 * ...``
             for real ones.
@@ -316,11 +329,14 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, workspace_limit=None):
     Examples
     --------
     >>> import numpy as np
+    >>> import fastconv
     >>> from fastconv._im2col import im2col_plan
     >>> plan = im2col_plan([1], [64], (5, 5), (512, 512), np.float32)
     >>> plan.kernels, plan.taps, plan.gemm_shape[1:]
     (64, 25, (64, 25))
-    >>> plan.workspace_bytes <= 4 * 2**20
+    >>> plan.gemm_calls == plan.groups * -(-plan.positions // plan.tile_m)
+    True
+    >>> plan.workspace_bytes <= fastconv.get_workspace_limit()
     True
     """
     x_batch = [int(a) for a in x_batch]
@@ -345,66 +361,91 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, workspace_limit=None):
     span = P * Mtot if merged else Mtot
     groups = 1 if merged else P
     isz = work.itemsize
-    max_elems = max(1, min(limit, TARGET_TILE_BYTES) // isz)
+    threads = max(1, min(int(nthreads), groups * span * N * K // MIN_WORK_PER_THREAD,
+                         limit // isz))
+    slot = max(1, min(limit // threads, TARGET_TILE_BYTES) // isz)
     # Keep every tap of a position in one tile when at least MIN_TILE_M
     # positions fit; otherwise split the taps (accumulating GEMMs).
-    if K * min(span, MIN_TILE_M) <= max_elems:
+    if K * min(span, MIN_TILE_M) <= slot:
         tile_k = K
-        tile_m = min(span, max_elems // K, INT_MAX_PY)
+        tile_m = min(span, slot // K, INT_MAX_PY)
+        if threads > 1:
+            # a few tiles per thread, so that the threads stay busy to the end
+            per_group = -(-4 * threads // groups)
+            tile_m = min(tile_m, max(-(-span // per_group), MIN_TILE_M))
         # (no negative indices in this module: it is compiled with wraparound=False)
         if tile_m >= m[len(m) - 1]:
             tile_m -= tile_m % m[len(m) - 1]  # whole output rows: fewer, longer copies
     else:
-        tile_m = min(span, MIN_TILE_M, max_elems)
-        tile_k = min(K, max(1, max_elems // tile_m), INT_MAX_PY)
+        tile_m = min(span, MIN_TILE_M, slot)
+        tile_k = min(K, max(1, slot // tile_m), INT_MAX_PY)
     n_block = N if Mtot <= INT_MAX_PY else 1
     n_block = min(n_block, INT_MAX_PY)
     tiles_m = -(-span // tile_m)
     tiles_k = -(-K // tile_k)
+    threads = min(threads, groups * tiles_m)
     calls_per_tile = -(-N // n_block)
     per_mac = 8 if work.kind == "c" else 2
     return Im2colPlan(
         dtype=work, groups=groups, kernels=N, taps=K, positions=Mtot, merged=merged,
-        tile_m=tile_m, tile_k=tile_k, n_block=n_block,
+        tile_m=tile_m, tile_k=tile_k, n_block=n_block, threads=threads,
         gemm_calls=groups * tiles_m * tiles_k * calls_per_tile,
-        gemm_shape=(tile_m, n_block, tile_k), workspace_bytes=tile_m * tile_k * isz,
+        gemm_shape=(tile_m, n_block, tile_k),
+        workspace_bytes=threads * tile_m * tile_k * isz,
         flops=per_mac * groups * span * N * K)
 
 
 # ----------------------------------------------------------------- threads
 
-_blas_controller = None
+_blas_libs = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
 
 
-def _blas_libraries():
-    """threadpoolctl's controller for the loaded BLAS libraries (created once)."""
-    global _blas_controller
-    if _blas_controller is None:
+def _scipy_blas():
+    """threadpoolctl's controller for the BLAS that cython_blas calls (found once).
+
+    That is the BLAS under SciPy's install folder when there is one (wheels
+    bundle their own OpenBLAS), else every BLAS loaded (a shared system BLAS).
+    """
+    global _blas_libs
+    if _blas_libs is None:
+        import os
+
+        import scipy
         from threadpoolctl import ThreadpoolController
 
-        # scipy.linalg.cython_blas is loaded by now: its OpenBLAS is seen.
-        _blas_controller = ThreadpoolController().select(user_api="blas")
-    return _blas_controller
+        blas = ThreadpoolController().select(user_api="blas")
+        root = os.path.dirname(os.path.abspath(scipy.__file__))
+        own = [c for c in blas.lib_controllers
+               if os.path.abspath(c.filepath).startswith((root + os.sep, root + ".libs"))]
+        _blas_libs = blas.select(filepath=[c.filepath for c in own]) if own else blas
+    return _blas_libs
 
 
-class _BlasThreads:
-    """Context manager running BLAS on `nthreads` threads, when that is a change."""
+@contextlib.contextmanager
+def _serial_blas():
+    """BLAS on one thread while any im2col call runs (our threads call it).
 
-    def __init__(self, nthreads):
-        self.nthreads = nthreads
-        self.limiter = None
-
-    def __enter__(self):
-        libs = _blas_libraries()
-        if any(lib.num_threads != self.nthreads for lib in libs.lib_controllers):
-            self.limiter = libs.limit(limits=self.nthreads)
-        return self
-
-    def __exit__(self, *exc):
-        if self.limiter is not None:
-            self.limiter.restore_original_limits()
-            self.limiter = None
-        return False
+    Reference-counted so that concurrent calls from several Python threads
+    restore the original limit only when the last one ends.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            libs = _scipy_blas()
+            if any(c.num_threads != 1 for c in libs.lib_controllers):
+                _blas_limiter = libs.limit(limits=1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 # ----------------------------------------------------------------- driver
@@ -438,7 +479,7 @@ def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthre
     batch_axes = list(batch_axes)
     x_batch = [x.shape[a] for a in batch_axes]
     v_batch = [v.shape[a] for a in batch_axes]
-    plan = im2col_plan(x_batch, v_batch, k, m, result_dtype)
+    plan = im2col_plan(x_batch, v_batch, k, m, result_dtype, nthreads)
     work = plan.dtype
     if integer and not _exact_in_float64(x, v, fill if bname == "fill" else 0, plan.taps):
         return None
@@ -465,17 +506,17 @@ def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthre
     out_shape = tuple(in_shape) + tuple(batch_out[i] for i in kernel_axes) + tuple(m)
     out = np.empty(out_shape, dtype=work)
     # the workspace (np.empty, so that tracemalloc accounts for it)
-    A = np.empty(plan.tile_m * plan.tile_k, dtype=work)
+    A = np.empty(plan.threads * plan.tile_m * plan.tile_k, dtype=work)
     fill_arr = np.array([fill], dtype=result_dtype if integer else work).astype(work)
 
     def ints(seq):
         return np.asarray(seq, dtype=np.intp)
 
-    with _BlasThreads(nthreads):
+    with _serial_blas():
         _run_typed(fill_arr, out.reshape(-1), W, A, <size_t>cnp.PyArray_DATA(xt),
                    ints(n), ints(k), ints(m), ints(s), ints(xs), x_off, w_off,
                    math.prod(in_shape), plan.kernels, plan.taps, plan.merged, plan.tile_m,
-                   plan.tile_k, plan.n_block, BOUNDARY_CODES[bname], nthreads)
+                   plan.tile_k, plan.n_block, BOUNDARY_CODES[bname], plan.threads)
 
     out = out.transpose(np.argsort(order))
     if result_dtype == np.bool_:
