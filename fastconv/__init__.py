@@ -18,6 +18,8 @@ Threads and configuration
 set_workers   context manager for the default thread count
 get_workers   thread count used when ``workers=None``
 show_config   build and runtime configuration
+set_workspace_limit  scratch memory allowed to method='im2col'
+get_workspace_limit  current im2col scratch memory limit
 """
 
 try:
@@ -41,6 +43,7 @@ from ._convolve import choose_conv_method, convolve, correlate
 from ._pooling import adaptive_pool, pool
 from ._separable import convolve_separable
 from ._threads import get_workers, set_workers
+from ._workspace import get_workspace_limit, set_workspace_limit
 
 __all__ = [
     "adaptive_pool",
@@ -49,8 +52,10 @@ __all__ = [
     "convolve_separable",
     "correlate",
     "get_workers",
+    "get_workspace_limit",
     "pool",
     "set_workers",
+    "set_workspace_limit",
     "show_config",
     "__version__",
 ]

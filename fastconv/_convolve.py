@@ -6,7 +6,7 @@ import time
 
 import numpy as np
 
-from . import _costmodel, _direct, _fft, _separable
+from . import _costmodel, _direct, _fft, _im2col, _separable
 from ._threads import resolve_workers
 from ._validation import (
     MODES,
@@ -19,7 +19,7 @@ from ._validation import (
 
 __all__ = ["choose_conv_method", "convolve", "correlate"]
 
-METHODS = ("auto", "direct", "separable", "fft")
+METHODS = ("auto", "direct", "separable", "fft", "im2col")
 
 
 def _compute_dtype(result_dtype):
@@ -229,14 +229,15 @@ def _run(p, method, terms=None, out=None):
     """Compute problem `p` by `method` (`terms`: the separable terms of p.in2)."""
     if method == "separable":
         return _run_separable(p, terms)
-    if method == "fft":
-        result = _fft.correlate_fft(
+    if method in ("fft", "im2col"):
+        run = _fft.correlate_fft if method == "fft" else _im2col.correlate_im2col
+        result = run(
             p.x, p.v, p.conv_axes, p.batch_axes, p.n, p.k, p.m, p.s, p.bname,
             p.fill[()].item() if p.fill.ndim == 0 else p.fill, p.nthreads, p.result_dtype,
             p.batch_out)
         if result is not None:
             return result
-        # integers too large for exact float64 FFTs: the direct method is exact
+        # integers too large for exact float64 arithmetic: the direct method is exact
     return _run_direct(p, out)
 
 
@@ -326,7 +327,7 @@ _PARAMS_DOC = """
             respect to the ``full`` output as in SciPy (for an even kernel
             length ``k`` the window starts ``k // 2`` samples before the
             output sample).
-    method : {'auto', 'direct', 'separable', 'fft'}, optional
+    method : {'auto', 'direct', 'separable', 'fft', 'im2col'}, optional
         Algorithm. ``'direct'`` sums the products in our compiled,
         multithreaded, vectorised kernel. ``'fft'`` multiplies spectra
         (`scipy.fft` transforms of fast lengths, ``workers`` threads; the
@@ -335,7 +336,15 @@ _PARAMS_DOC = """
         rather than per output; integer results are rounded and exact, and
         when float64 cannot guarantee that the direct method is used
         instead; a NaN or infinity in an input spreads over the whole
-        output. ``'separable'`` factors `in2` into
+        output. ``'im2col'`` lowers tiles of the extended input into a
+        matrix (one column per kernel tap, at most `get_workspace_limit`
+        bytes) and multiplies it by the kernels with BLAS ``?gemm``, all the
+        kernels that share one input (broadcast along the other axes) in one
+        product: fast for banks of kernels. ``workers`` OpenMP threads each
+        lower a tile and multiply it with a single-threaded BLAS call (BLAS
+        is held at one thread meanwhile). Integer results are exact: computed
+        in float64 when ``max|in1| * max|in2| * taps < 2**53``, else by the
+        direct method. ``'separable'`` factors `in2` into
         one 1-D kernel per convolved axis (it must be an outer product, to
         the precision of the result dtype; integer kernels are factored
         exactly in integers) and runs one 1-D direct pass per axis; for

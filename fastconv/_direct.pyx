@@ -27,6 +27,9 @@ cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t
 
+from fastconv._boundary cimport (B_FILL, B_WRAP, B_REFLECT, B_MIRROR, B_NEAREST, _ext,
+                                 _outer_offset)
+
 import numpy as np
 cimport numpy as cnp
 
@@ -73,14 +76,9 @@ def _init_simd_from_environment():
     if name:
         set_simd_level(name)
 
-# Boundary codes shared with fastconv._convolve.
-BOUNDARY_CODES = {'fill': 0, 'wrap': 1, 'reflect': 2, 'mirror': 3, 'nearest': 4}
-cdef enum:
-    B_FILL = 0
-    B_WRAP = 1
-    B_REFLECT = 2
-    B_MIRROR = 3
-    B_NEAREST = 4
+# Boundary codes shared with fastconv._convolve and fastconv._im2col.
+BOUNDARY_CODES = {'fill': B_FILL, 'wrap': B_WRAP, 'reflect': B_REFLECT, 'mirror': B_MIRROR,
+                  'nearest': B_NEAREST}
 
 cdef enum:
     # Output columns per work item: bounds the fill row and balances long rows.
@@ -148,34 +146,6 @@ def observed_threads(int nthreads):
     for i in range(256):
         count += seen[i]
     return count
-
-
-cdef inline Py_ssize_t _ext(Py_ssize_t c, Py_ssize_t n, int bmode) noexcept nogil:
-    """Index into [0, n) that boundary mode `bmode` reads for position c; -1 = fill."""
-    cdef Py_ssize_t period
-    if c >= 0 and c < n:
-        return c
-    if bmode == B_FILL:
-        return -1
-    if bmode == B_NEAREST:
-        return 0 if c < 0 else n - 1
-    if bmode == B_WRAP:
-        c = c % n
-        return c + n if c < 0 else c
-    if bmode == B_REFLECT:
-        period = 2 * n
-        c = c % period
-        if c < 0:
-            c += period
-        return c if c < n else period - 1 - c
-    # mirror: the edge sample is not repeated
-    if n == 1:
-        return 0
-    period = 2 * n - 2
-    c = c % period
-    if c < 0:
-        c += period
-    return c if c < n else period - c
 
 
 cdef inline Py_ssize_t _round_up(Py_ssize_t v, Py_ssize_t q) noexcept nogil:
@@ -283,7 +253,7 @@ cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
     cdef Py_ssize_t nch = (mcol + CHUNK - 1) // CHUNK
     cdef Py_ssize_t O = 1, P = 1
     cdef Py_ssize_t ch, rb, oi, b, t, row0, c0, c1, jL, jR, lo, hi, e0, e1, ew
-    cdef Py_ssize_t tp, to, poff, c, idx, a_d, i_d
+    cdef Py_ssize_t poff, c, idx
     cdef int d, nr, nrin, o, r, p, nin
     cdef bint pfill
     cdef const num_t *wk
@@ -311,20 +281,7 @@ cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
     # One pointer per input row (column 0), or NULL for rows entirely in the fill.
     idx = 0
     for p in range(P):
-        poff = x_off[b]
-        pfill = False
-        tp = p
-        to = oi
-        for d in range(L - 1, -1, -1):
-            a_d = tp % k[d]
-            tp = tp // k[d]
-            i_d = to % m[d]
-            to = to // m[d]
-            c = _ext(i_d + a_d + s[d], n[d], bmode)
-            if c < 0:
-                pfill = True
-            else:
-                poff = poff + c * xs[d]
+        poff = _outer_offset(p, oi, x_off[b], n, k, m, s, xs, L, bmode, &pfill)
         for r in range(nrin):
             if pfill:
                 rows[idx] = NULL

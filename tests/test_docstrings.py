@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 MODULES = ["fastconv._convolve", "fastconv._pooling", "fastconv._separable",
-           "fastconv._threads", "fastconv._config"]
+           "fastconv._threads", "fastconv._config", "fastconv._workspace", "fastconv._im2col"]
 
 
 @pytest.mark.parametrize("name", MODULES)

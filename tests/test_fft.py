@@ -590,14 +590,14 @@ def test_workers_agree(dtype, rng):
 # ======================================================= method argument
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("method", ["im2col", "FFT", "Fft", "fft ", "ffts", "", None, 3, "oa"])
+@pytest.mark.parametrize("method", ["FFT", "Fft", "fft ", "ffts", "", None, 3, "oa"])
 def test_bad_method_still_rejected(op, method):
     with pytest.raises(ValueError, match="method"):
         getattr(fastconv, op)(np.ones((3, 4)), np.ones((2, 2)), method=method)
 
 
 @pytest.mark.parametrize("op", OPS)
-@pytest.mark.parametrize("method", ["auto", "direct", "separable", "fft"])
+@pytest.mark.parametrize("method", ["auto", "direct", "separable", "fft", "im2col"])
 def test_good_methods(op, method):
     r = getattr(fastconv, op)(np.arange(12.0).reshape(3, 4), np.ones((2, 2)), "valid",
                               method=method)

@@ -24,9 +24,9 @@ def test_bad_mode(op, mode):
         op(A, B, mode)
 
 
-@pytest.mark.parametrize("method", ["im2col", "FFT", "Direct", "", None, 3, "oa"])
+@pytest.mark.parametrize("method", ["IM2COL", "FFT", "Direct", "", None, 3, "oa"])
 def test_bad_method(op, method):
-    # only 'auto', 'direct', 'separable' and 'fft' exist in this version
+    # only 'auto', 'direct', 'separable', 'fft' and 'im2col' exist in this version
     with pytest.raises(ValueError, match="method"):
         op(A, B, method=method)
 

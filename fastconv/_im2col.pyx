@@ -1,0 +1,527 @@
+"""im2col method: lowered tiles of the input times the kernel matrix through BLAS ?gemm.
+
+The problem arrives in the correlation form of `fastconv._convolve` (see
+`_direct`): ``out[b, i] = sum_t x_ext[b, i + t + s] * v[b, t]`` over the
+convolved axes. Batch elements that share one input (the axes where `x` has
+length 1 and `v` does not) become the N columns of one matrix product, so a
+bank of kernels over one image is a real GEMM::
+
+    C (M x N) = A (M x K) @ W (K x N)
+
+with M output positions, K taps and N kernels. A is the lowered input
+("im2col"): column t of A holds, for every output position of the tile, the
+input sample that tap t reads. Column-major (BLAS) storage makes each column
+a run of consecutive output positions, so for one tap and one output row the
+column is a shifted, contiguous copy of one input row; only the few samples
+past the row's ends go through the boundary rule. Rows outside the input
+along the other axes are resolved once per row, by the same index rules as
+the direct kernel, so the input is never padded or copied whole.
+
+Tiles. A is never built for the whole output: output positions are cut
+into tiles (ranges of the flat output index) and, when a single position's
+taps do not fit, taps into chunks accumulated with ``beta = 1``, so A never
+exceeds `get_workspace_limit` bytes. C is the output array itself (leading
+dimension: positions per kernel), so no other scratch is needed. When there
+is one kernel for every batch element (N = 1), tiles run across batch
+elements of the input, so many small images still make a few large GEMMs.
+
+Threads. One level of parallelism, never one inside the other: an OpenMP
+``prange`` (GIL released) over tiles, each thread lowering a tile into its
+own slot of the workspace and multiplying it at once with a single-threaded
+GEMM, while the tile is still in its cache. BLAS is held at one thread for
+the duration of the call (threadpoolctl, only when its count differs, and
+only the BLAS SciPy's cython_blas calls). The alternative, lowering in
+OpenMP and then calling a BLAS-threaded GEMM, alternates two thread pools
+that each spin-wait while the other works: measured 4x slower than serial
+on two cores with libgomp's default wait policy. Calling a BLAS from several
+threads at once is supported by OpenBLAS (its documented recipe for
+threaded applications: the application's threads, BLAS on one thread) and
+by MKL and BLIS.
+
+Integers. BLAS has no exact integer products. Integer and boolean inputs are
+computed in float64 when a bound shows every partial sum is an integer below
+``2**53`` (``max|x| * max|v| * taps``, the fill value counted in ``x``), and
+so exact whatever the summation order; otherwise `correlate_im2col` returns
+None and the caller uses the direct method. float16 is computed in float32.
+"""
+
+import contextlib
+import threading
+from collections import namedtuple
+
+from cython.parallel cimport prange, threadid
+from scipy.linalg.cython_blas cimport sgemm, dgemm, cgemm, zgemm
+
+from fastconv._boundary cimport _ext, _outer_offset
+
+import math
+
+import numpy as np
+cimport numpy as cnp
+
+from ._direct import BOUNDARY_CODES
+from ._workspace import get_workspace_limit
+
+cnp.import_array()
+
+__all__ = ["Im2colPlan", "correlate_im2col", "im2col_plan"]
+
+
+ctypedef float complex cfloat_t
+ctypedef double complex cdouble_t
+
+ctypedef fused num_t:
+    float
+    double
+    cfloat_t
+    cdouble_t
+
+
+# BLAS dimensions and leading dimensions are C ints.
+INT_MAX_PY = 2147483647
+
+# Tiles stay below this size even when the workspace limit allows more: a
+# tile about the size of the last-level cache is still hot when the GEMM
+# reads it back, and a few tiles cost only a few thread hand-overs.
+TARGET_TILE_BYTES = 2**20
+# Fewest output positions per tile before the taps are split into chunks.
+MIN_TILE_M = 256
+# Below this many multiply-adds per thread, extra threads cost more than they save.
+MIN_WORK_PER_THREAD = 262144
+
+
+cdef inline void _copy_run(num_t *dst, const num_t *row, Py_ssize_t cstart, Py_ssize_t length,
+                           Py_ssize_t ncol, int bmode, num_t fill) noexcept nogil:
+    """dst[j] = row_ext[cstart + j] for j < length, `row` extended by the boundary rule."""
+    cdef Py_ssize_t j, c
+    cdef Py_ssize_t lo = min(max(-cstart, 0), length)
+    cdef Py_ssize_t hi = max(min(ncol - cstart, length), lo)
+    cdef const num_t *src = row + cstart
+    for j in range(lo):
+        c = _ext(cstart + j, ncol, bmode)
+        dst[j] = row[c] if c >= 0 else fill
+    # the hot loop: a unit-stride copy the compiler vectorises
+    for j in range(lo, hi):
+        dst[j] = src[j]
+    for j in range(hi, length):
+        c = _ext(cstart + j, ncol, bmode)
+        dst[j] = row[c] if c >= 0 else fill
+
+
+cdef void _lower(const num_t *xp, num_t *A, Py_ssize_t g0, Py_ssize_t g1,
+                 Py_ssize_t t0, Py_ssize_t t1, const Py_ssize_t *n, const Py_ssize_t *k,
+                 const Py_ssize_t *m, const Py_ssize_t *s, const Py_ssize_t *xs, int D,
+                 const Py_ssize_t *x_off, Py_ssize_t rows_per_group, int bmode,
+                 num_t fill) noexcept nogil:
+    """A[g - g0 + (t - t0) * (g1 - g0)] = x_ext at output position g, tap t.
+
+    g is the flat output index over (input batch element, *m) and t the flat
+    tap index over k. For each output row segment and leading tap the input
+    row is found once, then copied shifted once per tap of the last axis.
+    """
+    cdef Py_ssize_t mlast = m[D - 1], kb = k[D - 1], nlast = n[D - 1], slast = s[D - 1]
+    cdef Py_ssize_t lda = g1 - g0
+    cdef Py_ssize_t r0 = g0 // mlast
+    cdef Py_ssize_t r1 = (g1 - 1) // mlast + 1
+    cdef Py_ssize_t r, tl, grp, rl, c0, c1, apos, off, tb, tb_lo, tb_hi, j
+    cdef bint isfill
+    cdef num_t *dst
+    for r in range(r0, r1):
+        grp = r // rows_per_group
+        rl = r - grp * rows_per_group
+        c0 = max(g0 - r * mlast, 0)
+        c1 = min(g1 - r * mlast, mlast)
+        apos = r * mlast + c0 - g0
+        for tl in range(t0 // kb, (t1 - 1) // kb + 1):
+            off = _outer_offset(tl, rl, x_off[grp], n, k, m, s, xs, D - 1, bmode, &isfill)
+            tb_lo = max(t0 - tl * kb, 0)
+            tb_hi = min(t1 - tl * kb, kb)
+            for tb in range(tb_lo, tb_hi):
+                dst = A + (tl * kb + tb - t0) * lda + apos
+                if isfill:
+                    for j in range(c1 - c0):
+                        dst[j] = fill
+                else:
+                    _copy_run(dst, xp + off, c0 + tb + slast, c1 - c0, nlast, bmode, fill)
+
+
+cdef inline void _gemm(int M, int N, int K, num_t *A, int lda, num_t *B, int ldb,
+                       num_t beta, num_t *C, int ldc) noexcept nogil:
+    """C = A @ B + beta * C, column-major, no transposes."""
+    cdef char trans = b'N'
+    cdef num_t one = 1
+    if num_t is float:
+        sgemm(&trans, &trans, &M, &N, &K, &one, A, &lda, B, &ldb, &beta, C, &ldc)
+    elif num_t is double:
+        dgemm(&trans, &trans, &M, &N, &K, &one, A, &lda, B, &ldb, &beta, C, &ldc)
+    elif num_t is cfloat_t:
+        cgemm(&trans, &trans, &M, &N, &K, &one, A, &lda, B, &ldb, &beta, C, &ldc)
+    else:
+        zgemm(&trans, &trans, &M, &N, &K, &one, A, &lda, B, &ldb, &beta, C, &ldc)
+
+
+cdef void _item(Py_ssize_t item, const num_t *xp, num_t *W, num_t *out, num_t *A,
+                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
+                const Py_ssize_t *s, const Py_ssize_t *xs, int D, const Py_ssize_t *x_off,
+                const Py_ssize_t *w_off, Py_ssize_t Mtot, Py_ssize_t span,
+                Py_ssize_t tiles_per_group, Py_ssize_t N, Py_ssize_t K, bint merged,
+                Py_ssize_t tile_m, Py_ssize_t tile_k, Py_ssize_t n_block, int bmode,
+                num_t fill) noexcept nogil:
+    """Lower tile `item` into A and multiply it by the kernels, into `out`."""
+    cdef Py_ssize_t p = item // tiles_per_group
+    cdef Py_ssize_t q0 = (item - p * tiles_per_group) * tile_m
+    cdef Py_ssize_t q1 = min(q0 + tile_m, span)
+    cdef Py_ssize_t g0 = q0 if merged else p * Mtot + q0
+    cdef Py_ssize_t t0 = 0, t1, j0, nb, ldc
+    cdef num_t *C
+    cdef num_t beta
+    while t0 < K:
+        t1 = min(t0 + tile_k, K)
+        _lower(xp, A, g0, g0 + q1 - q0, t0, t1, n, k, m, s, xs, D, x_off,
+               Mtot // m[D - 1], bmode, fill)
+        beta = 0 if t0 == 0 else 1
+        j0 = 0
+        while j0 < N:
+            nb = min(n_block, N - j0)
+            if merged:
+                C = out + q0
+                ldc = q1 - q0
+            else:
+                C = out + (p * N + j0) * Mtot + q0
+                ldc = Mtot if nb > 1 else q1 - q0
+            _gemm(<int>(q1 - q0), <int>nb, <int>(t1 - t0), A, <int>(q1 - q0),
+                  W + w_off[p] + j0 * K + t0, <int>K, beta, C, <int>ldc)
+            j0 += nb
+        t0 = t1
+
+
+cdef void _run(const num_t *xp, num_t *W, num_t *out, num_t *A, const Py_ssize_t *n,
+               const Py_ssize_t *k, const Py_ssize_t *m, const Py_ssize_t *s,
+               const Py_ssize_t *xs, int D, const Py_ssize_t *x_off,
+               const Py_ssize_t *w_off, Py_ssize_t P, Py_ssize_t N, Py_ssize_t K,
+               bint merged, Py_ssize_t tile_m, Py_ssize_t tile_k, Py_ssize_t n_block,
+               int bmode, num_t fill, int nthreads) noexcept nogil:
+    cdef Py_ssize_t Mtot = 1, span, tiles_per_group, nitems, item
+    cdef int d
+    for d in range(D):
+        Mtot *= m[d]
+    # merged: one kernel for all, tiles run across input batch elements
+    span = P * Mtot if merged else Mtot
+    tiles_per_group = (span + tile_m - 1) // tile_m
+    nitems = tiles_per_group * (1 if merged else P)
+    if nthreads == 1:
+        for item in range(nitems):
+            _item(item, xp, W, out, A, n, k, m, s, xs, D, x_off, w_off, Mtot, span,
+                  tiles_per_group, N, K, merged, tile_m, tile_k, n_block, bmode, fill)
+        return
+    # Dynamic: a thread that loses its core to another process does not hold
+    # the others back. Each thread lowers into its own slot of the workspace.
+    for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=1):
+        _item(item, xp, W, out, A + threadid() * tile_m * tile_k, n, k, m, s, xs, D,
+              x_off, w_off, Mtot, span, tiles_per_group, N, K, merged, tile_m, tile_k,
+              n_block, bmode, fill)
+
+
+def _run_typed(num_t[::1] fill_arr, num_t[::1] out, const num_t[::1] W, num_t[::1] A,
+               size_t xaddr, const Py_ssize_t[::1] n, const Py_ssize_t[::1] k,
+               const Py_ssize_t[::1] m, const Py_ssize_t[::1] s, const Py_ssize_t[::1] xs,
+               const Py_ssize_t[::1] x_off, const Py_ssize_t[::1] w_off, Py_ssize_t P,
+               Py_ssize_t N, Py_ssize_t K, bint merged, Py_ssize_t tile_m, Py_ssize_t tile_k,
+               Py_ssize_t n_block, int bmode, int nthreads):
+    with nogil:
+        # (BLAS takes the kernels through a non-const pointer; it only reads them)
+        _run(<const num_t *>xaddr, <num_t *>&W[0], &out[0], &A[0], &n[0], &k[0], &m[0], &s[0],
+             &xs[0], <int>n.shape[0], &x_off[0], &w_off[0], P, N, K, merged, tile_m, tile_k,
+             n_block, bmode, fill_arr[0], nthreads)
+
+
+# ----------------------------------------------------------------- planning
+
+Im2colPlan = namedtuple("Im2colPlan", [
+    "dtype", "groups", "kernels", "taps", "positions", "merged", "tile_m", "tile_k",
+    "n_block", "threads", "gemm_calls", "gemm_shape", "workspace_bytes", "flops"])
+Im2colPlan.__doc__ = """How the im2col method computes one problem (see `im2col_plan`)."""
+
+
+def _compute_dtype(result_dtype):
+    """dtype of the GEMMs for a result dtype (integers and bool: float64)."""
+    result_dtype = np.dtype(result_dtype)
+    if result_dtype.kind == "c":
+        return np.dtype(np.complex64 if result_dtype.itemsize <= 8 else np.complex128)
+    if result_dtype.kind == "f" and result_dtype.itemsize <= 4:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
+def _batch_split(x_batch, v_batch):
+    """Batch axes (indices) that index the input, and those that index kernels sharing one."""
+    kernel_axes = [i for i, (a, b) in enumerate(zip(x_batch, v_batch)) if a == 1 and b > 1]
+    input_axes = [i for i in range(len(x_batch)) if i not in kernel_axes]
+    return input_axes, kernel_axes
+
+
+def im2col_plan(x_batch, v_batch, k, m, dtype, nthreads=1, workspace_limit=None):
+    """Tiles and matrix products the im2col method uses for one problem.
+
+    The problem is the correlation form of `fastconv._convolve`: kernels of
+    shape `k` slid over inputs to give outputs of shape `m` along the
+    convolved axes, with broadcast batch axes of lengths `x_batch` (input)
+    and `v_batch` (kernels). `correlate_im2col` computes with exactly this
+    plan.
+
+    Parameters
+    ----------
+    x_batch, v_batch : sequence of int
+        Lengths of the input and of the kernels along the batch (not
+        convolved) axes, in the same order; each pair equal or one is 1.
+    k, m : sequence of int
+        Kernel and output lengths along the convolved axes.
+    dtype : dtype
+        Result dtype (``numpy.result_type`` of the inputs).
+    nthreads : int, optional
+        Threads available (the resolved ``workers``); default 1.
+    workspace_limit : int, optional
+        Bytes allowed for the lowered tiles of all threads together;
+        default `get_workspace_limit`.
+
+    Returns
+    -------
+    Im2colPlan
+        A named tuple with fields
+
+        ``dtype``
+            dtype the GEMMs compute in (float32 for float16, float64 for
+            integers and bool, whose results are exact only when
+            `correlate_im2col`'s bound holds; else the direct method runs).
+        ``groups``
+            P, input batch elements lowered separately (1 when ``merged``).
+        ``kernels``
+            N, kernels that share one lowered input: GEMM columns.
+        ``taps``
+            K, taps per kernel (``prod(k)``).
+        ``positions``
+            Output positions per kernel and input batch element
+            (``prod(m)``).
+        ``merged``
+            True when a single kernel serves every batch element: tiles then
+            run across input batch elements (GEMM rows span several).
+        ``tile_m``, ``tile_k``
+            Output positions and taps per lowered tile (the last tile along
+            each may be smaller). Tiles are the units of work of the
+            threads; each tile is one GEMM per chunk of taps and of kernels.
+        ``n_block``
+            Kernels per GEMM call (N, or 1 when an output is too long for a
+            BLAS int leading dimension).
+        ``threads``
+            OpenMP threads used (fewer than `nthreads` for small problems),
+            each lowering its own tiles and calling a single-threaded GEMM.
+        ``gemm_calls``
+            Number of ?gemm calls.
+        ``gemm_shape``
+            (M, N, K) of the first (largest) call.
+        ``workspace_bytes``
+            Bytes of the lowered-tile buffers,
+            ``threads * tile_m * tile_k * itemsize``, at most the limit.
+        ``flops``
+            ``8 * M * N * K`` summed over calls for complex dtypes, ``2 * ...``
+            for real ones.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import fastconv
+    >>> from fastconv._im2col import im2col_plan
+    >>> plan = im2col_plan([1], [64], (5, 5), (512, 512), np.float32)
+    >>> plan.kernels, plan.taps, plan.gemm_shape[1:]
+    (64, 25, (64, 25))
+    >>> plan.gemm_calls == plan.groups * -(-plan.positions // plan.tile_m)
+    True
+    >>> plan.workspace_bytes <= fastconv.get_workspace_limit()
+    True
+    """
+    x_batch = [int(a) for a in x_batch]
+    v_batch = [int(b) for b in v_batch]
+    k = [int(a) for a in k]
+    m = [int(a) for a in m]
+    if len(x_batch) != len(v_batch):
+        raise ValueError("x_batch and v_batch must have the same length")
+    if not k or len(k) != len(m) or min(k + m) < 1 or min(x_batch + v_batch, default=1) < 1:
+        raise ValueError("k and m must be non-empty sequences of positive lengths of one length")
+    for a, b in zip(x_batch, v_batch):
+        if a != b and 1 not in (a, b):
+            raise ValueError(f"batch lengths {x_batch} and {v_batch} do not broadcast")
+    work = _compute_dtype(dtype)
+    limit = get_workspace_limit() if workspace_limit is None else int(workspace_limit)
+    input_axes, kernel_axes = _batch_split(x_batch, v_batch)
+    P = math.prod(max(x_batch[i], v_batch[i]) for i in input_axes)
+    N = math.prod(v_batch[i] for i in kernel_axes)
+    K = math.prod(k)
+    Mtot = math.prod(m)
+    merged = all(b == 1 for b in v_batch) and P > 1
+    span = P * Mtot if merged else Mtot
+    groups = 1 if merged else P
+    isz = work.itemsize
+    threads = max(1, min(int(nthreads), groups * span * N * K // MIN_WORK_PER_THREAD,
+                         limit // isz))
+    slot = max(1, min(limit // threads, TARGET_TILE_BYTES) // isz)
+    # Keep every tap of a position in one tile when at least MIN_TILE_M
+    # positions fit; otherwise split the taps (accumulating GEMMs).
+    if K * min(span, MIN_TILE_M) <= slot:
+        tile_k = K
+        tile_m = min(span, slot // K, INT_MAX_PY)
+        if threads > 1:
+            # a few tiles per thread, so that the threads stay busy to the end
+            per_group = -(-4 * threads // groups)
+            tile_m = min(tile_m, max(-(-span // per_group), MIN_TILE_M))
+        # (no negative indices in this module: it is compiled with wraparound=False)
+        if tile_m >= m[len(m) - 1]:
+            tile_m -= tile_m % m[len(m) - 1]  # whole output rows: fewer, longer copies
+    else:
+        tile_m = min(span, MIN_TILE_M, slot)
+        tile_k = min(K, max(1, slot // tile_m), INT_MAX_PY)
+    n_block = N if Mtot <= INT_MAX_PY else 1
+    n_block = min(n_block, INT_MAX_PY)
+    tiles_m = -(-span // tile_m)
+    tiles_k = -(-K // tile_k)
+    threads = min(threads, groups * tiles_m)
+    calls_per_tile = -(-N // n_block)
+    per_mac = 8 if work.kind == "c" else 2
+    return Im2colPlan(
+        dtype=work, groups=groups, kernels=N, taps=K, positions=Mtot, merged=merged,
+        tile_m=tile_m, tile_k=tile_k, n_block=n_block, threads=threads,
+        gemm_calls=groups * tiles_m * tiles_k * calls_per_tile,
+        gemm_shape=(tile_m, n_block, tile_k),
+        workspace_bytes=threads * tile_m * tile_k * isz,
+        flops=per_mac * groups * span * N * K)
+
+
+# ----------------------------------------------------------------- threads
+
+_blas_libs = None
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
+def _scipy_blas():
+    """threadpoolctl's controller for the BLAS that cython_blas calls (found once).
+
+    That is the BLAS under SciPy's install folder when there is one (wheels
+    bundle their own OpenBLAS), else every BLAS loaded (a shared system BLAS).
+    """
+    global _blas_libs
+    if _blas_libs is None:
+        import os
+
+        import scipy
+        from threadpoolctl import ThreadpoolController
+
+        blas = ThreadpoolController().select(user_api="blas")
+        root = os.path.dirname(os.path.abspath(scipy.__file__))
+        own = [c for c in blas.lib_controllers
+               if os.path.abspath(c.filepath).startswith((root + os.sep, root + ".libs"))]
+        _blas_libs = blas.select(filepath=[c.filepath for c in own]) if own else blas
+    return _blas_libs
+
+
+@contextlib.contextmanager
+def _serial_blas():
+    """BLAS on one thread while any im2col call runs (our threads call it).
+
+    Reference-counted so that concurrent calls from several Python threads
+    restore the original limit only when the last one ends.
+    """
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            libs = _scipy_blas()
+            if any(c.num_threads != 1 for c in libs.lib_controllers):
+                _blas_limiter = libs.limit(limits=1)
+        _blas_users += 1
+    try:
+        yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
+
+
+# ----------------------------------------------------------------- driver
+
+def _exact_in_float64(x, v, fill, taps):
+    """Whether every partial sum of these integers is an integer below 2**53."""
+    def maxabs(a):
+        return max(abs(int(a.max())), abs(int(a.min()))) if a.size else 0
+
+    xmax = max(maxabs(x), abs(int(fill)))
+    return xmax * maxabs(v) * taps < 2**53
+
+
+def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads,
+                     result_dtype, batch_out):
+    """out[b, i] = sum_t x_ext[b, i + t + s] v[b, t] along conv_axes, by GEMMs.
+
+    Same problem and arguments as `fastconv._fft.correlate_fft` (see
+    `fastconv._convolve._convolve_impl`); the result has dtype `result_dtype`
+    and the axis order of the inputs. Returns None when integer inputs are
+    too large for float64 products to be exact, so the caller falls back to
+    the direct method.
+    """
+    from ._convolve import _batch_offsets, _layout_for_kernel
+
+    result_dtype = np.dtype(result_dtype)
+    integer = result_dtype.kind in "biu"
+    x = np.asarray(x)
+    v = np.asarray(v)
+    conv_axes = list(conv_axes)
+    batch_axes = list(batch_axes)
+    x_batch = [x.shape[a] for a in batch_axes]
+    v_batch = [v.shape[a] for a in batch_axes]
+    plan = im2col_plan(x_batch, v_batch, k, m, result_dtype, nthreads)
+    work = plan.dtype
+    if integer and not _exact_in_float64(x, v, fill if bname == "fill" else 0, plan.taps):
+        return None
+
+    input_axes, kernel_axes = _batch_split(x_batch, v_batch)
+    ni = len(input_axes)
+    batch_order = input_axes + kernel_axes
+    order = [batch_axes[i] for i in batch_order] + conv_axes
+    xt = _layout_for_kernel(x.transpose(order), work)
+    vt = v.transpose(order)
+    W = np.ascontiguousarray(vt, dtype=work).reshape(-1)
+    isz = work.itemsize
+    nb = len(batch_axes)
+    D = len(conv_axes)
+
+    in_shape = [batch_out[i] for i in input_axes]
+    x_off = _batch_offsets(xt.strides[:ni], xt.shape[:ni], in_shape, isz)
+    w_index = np.arange(math.prod(vt.shape[:ni]), dtype=np.intp).reshape(vt.shape[:ni])
+    w_off = np.ascontiguousarray(
+        np.broadcast_to(w_index, in_shape).ravel() * (plan.kernels * plan.taps))
+    xs = [st // isz for st in xt.strides[nb:]]
+    xs[D - 1] = 1
+
+    out_shape = tuple(in_shape) + tuple(batch_out[i] for i in kernel_axes) + tuple(m)
+    out = np.empty(out_shape, dtype=work)
+    # the workspace (np.empty, so that tracemalloc accounts for it)
+    A = np.empty(plan.threads * plan.tile_m * plan.tile_k, dtype=work)
+    fill_arr = np.array([fill], dtype=result_dtype if integer else work).astype(work)
+
+    def ints(seq):
+        return np.asarray(seq, dtype=np.intp)
+
+    with _serial_blas():
+        _run_typed(fill_arr, out.reshape(-1), W, A, <size_t>cnp.PyArray_DATA(xt),
+                   ints(n), ints(k), ints(m), ints(s), ints(xs), x_off, w_off,
+                   math.prod(in_shape), plan.kernels, plan.taps, plan.merged, plan.tile_m,
+                   plan.tile_k, plan.n_block, BOUNDARY_CODES[bname], plan.threads)
+
+    out = out.transpose(np.argsort(order))
+    if result_dtype == np.bool_:
+        return np.ascontiguousarray(out > 0.5)
+    if integer:
+        # exact integers below 2**53, reduced modulo 2**bits like the direct method
+        return np.ascontiguousarray(out.astype(np.int64).astype(result_dtype))
+    return np.ascontiguousarray(out.astype(result_dtype, copy=False))
