@@ -35,11 +35,11 @@ CONSTANTS_FILE = HERE.parent / "fastconv" / "_cost_constants.py"
 def collect(seed):
     rows = {}
     for case in cases("train", seed):
-        p = _convolve._prepare(case["in1"], case["in2"], case["mode"], "auto", None, "fill", 0,
-                               None, True)
+        p = _convolve._prepare(case["in1"], case["in2"], case["mode"], "auto", case["axes"],
+                               "fill", 0, None, True)
         _, terms = _costmodel.candidates(p)
         _, times = fastconv.choose_conv_method(case["in1"], case["in2"], case["mode"],
-                                               measure=True)
+                                               axes=case["axes"], measure=True)
         for method, seconds in times.items():
             feats = _costmodel.features(p, method, terms)
             rows.setdefault(method, []).append((case["name"], feats, seconds))

@@ -3,11 +3,12 @@
 
 Run it as a file, with fastconv installed::
 
-    python benchmarks/regret_grid.py                 # the 72-case grid
+    python benchmarks/regret_grid.py                 # the 70-case grid
     python benchmarks/regret_grid.py --json grid.json --rounds 5
 
 For every case (1-D, 2-D and 3-D inputs; kernels of 1 to 10^4 taps, separable
-Gaussians and random ones; float32, float64, complex64, complex128; every mode)
+Gaussians and random ones; banks of kernels over one image; float32, float64,
+complex64, complex128; every mode)
 it times ``fastconv.convolve`` with ``method='auto'`` and with each method
 that can compute the case, interleaved in every round, and reports the median
 over rounds. The regret of a case is time(auto) / time(fastest method): auto's
@@ -75,6 +76,9 @@ def _eval_shapes():
                     out.append(((n, n, n), (k, k, k), True))
     out.append(((2000, 64), (101, 3), False))
     out.append(((300, 40), (9, 1), False))
+    # banks of kernels over one image (the batch axis broadcasts): CNN-like
+    for n, bank, k in [(512, 64, 5), (256, 16, 7), (128, 32, 3), (64, 8, 15)]:
+        out.append(((1, n, n), (bank, k, k), False))
     return out
 
 
@@ -94,6 +98,11 @@ def _train_shapes(rng):
         n = int(10 ** rng.uniform(1.2, 2.0))
         k = int(min(10 ** rng.uniform(0, 1.35), n))
         out.append(((n, n, n + 3), (k, k, k), bool(rng.random() < 0.3)))
+    for _ in range(12):
+        n = int(10 ** rng.uniform(1.5, 2.7))
+        bank = int(2 ** rng.integers(1, 7))
+        k = int(rng.integers(1, 12))
+        out.append(((1, n, n), (bank, k, k), False))
     return out
 
 
@@ -109,23 +118,27 @@ def cases(kind="eval", seed=0):
         b = _kernel(rng, s2, sep)
         if dtype.startswith("complex"):
             a = a + 1j * rng.standard_normal(s1)
+        # a leading axis of length 1 in in1 is a batch axis: kernels broadcast over it
+        axes = tuple(range(1, len(s1))) if len(s1) == 3 and s1[0] == 1 else None
         name = (f"{'x'.join(map(str, s1))} * {'x'.join(map(str, s2))}"
-                f"{' sep' if sep else ''} {dtype} {mode}")
-        out.append(dict(name=name, in1=a.astype(dtype), in2=b.astype(dtype), mode=mode))
+                f"{' sep' if sep else ''}{' bank' if axes else ''} {dtype} {mode}")
+        out.append(dict(name=name, in1=a.astype(dtype), in2=b.astype(dtype), mode=mode,
+                        axes=axes))
     return out
 
 
 def methods_for(case):
     """Methods that compute the case (those `choose_conv_method` would try)."""
     _, times = fastconv.choose_conv_method(case["in1"], case["in2"], case["mode"],
-                                           measure=True)
+                                           axes=case["axes"], measure=True)
     return sorted(times)
 
 
 def time_methods(case, methods, rounds, budget=1.0):
     """Median seconds of each method (and 'auto'), interleaved over rounds."""
-    a, b, mode = case["in1"], case["in2"], case["mode"]
-    calls = {m: (lambda m=m: fastconv.convolve(a, b, mode, method=m)) for m in methods}
+    a, b, mode, axes = case["in1"], case["in2"], case["mode"], case["axes"]
+    calls = {m: (lambda m=m: fastconv.convolve(a, b, mode, method=m, axes=axes))
+             for m in methods}
     samples = {m: [] for m in calls}
     for call in calls.values():
         call()  # warm-up: page faults, plans, thread pools
@@ -151,7 +164,8 @@ def main():
     print(f"{'case':48s} {'auto':>9s} {'best':>9s} {'best method':>11s} {'regret':>7s}  chosen")
     for case in cases("eval"):
         methods = methods_for(case)
-        chosen = fastconv.choose_conv_method(case["in1"], case["in2"], case["mode"])
+        chosen = fastconv.choose_conv_method(case["in1"], case["in2"], case["mode"],
+                                             axes=case["axes"])
         times = time_methods(case, methods + ["auto"], args.rounds)
         best = min(methods, key=times.get)
         regret = times["auto"] / times[best]

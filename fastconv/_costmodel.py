@@ -16,15 +16,18 @@ wrong or wasteful for these inputs rather than these shapes:
   whole output, where the other methods keep the damage local);
 * ``'fft'`` for integers whose exact result float64 FFTs cannot guarantee
   (the FFT path would fall back to direct after transforming);
-* ``'fft'`` whose transforms would not fit the workspace budget.
+* ``'fft'`` whose spectra would take more than four times the memory of the
+  input and output (and more than `get_workspace_limit`);
+* ``'im2col'`` for integers whose GEMM sums float64 cannot hold exactly.
 """
 
 import math
 
 import numpy as np
 
-from . import _fft, _separable
-from ._cost_constants import CONSTANTS, FIT_THREADS
+from . import _fft, _im2col, _separable
+from ._cost_constants import CONSTANTS
+from ._workspace import get_workspace_limit
 
 __all__ = ["choose", "features", "predict", "candidates"]
 
@@ -116,6 +119,19 @@ def _fft_features(p):
             nbytes / t]
 
 
+def _im2col_features(p):
+    """Counts of the im2col plan: GEMM calls and flops, lowered and output bytes."""
+    x_batch = [p.x.shape[a] for a in p.batch_axes]
+    v_batch = [p.v.shape[a] for a in p.batch_axes]
+    plan = _im2col.im2col_plan(x_batch, v_batch, p.k, p.m, p.result_dtype, p.nthreads)
+    key = _dtype_key(plan.dtype)
+    t = plan.threads
+    lowered = plan.positions * plan.taps * (math.prod(x_batch) if plan.merged else plan.groups)
+    itemsize = plan.dtype.itemsize
+    return [1.0, plan.gemm_calls / t, *_per_dtype(key, plan.flops / t),
+            lowered * itemsize / t, p.out_size * itemsize / t]
+
+
 def features(p, method, terms=None):
     """Counts the predicted time of `method` on problem `p` is linear in."""
     if method == "direct":
@@ -124,11 +140,13 @@ def features(p, method, terms=None):
         return _separable_features(p, terms)
     if method == "fft":
         return _fft_features(p)
+    if method == "im2col":
+        return _im2col_features(p)
     raise ValueError(method)
 
 
 def predict(p, method, terms=None):
-    """Predicted seconds of `method` on problem `p` (fitted at FIT_THREADS threads)."""
+    """Predicted seconds of `method` on problem `p`."""
     feats = features(p, method, terms)
     return float(np.dot(CONSTANTS[method], feats))
 
@@ -164,7 +182,7 @@ def separable_terms_for_auto(p, decompose=True):
 
 def candidates(p, decompose=True):
     """Methods that can compute `p`, with the separable terms (or None)."""
-    methods = ["direct", "fft"]
+    methods = ["direct", "fft", "im2col"]
     terms = separable_terms_for_auto(p, decompose)
     if terms is not None:
         methods.append("separable")
@@ -172,7 +190,12 @@ def candidates(p, decompose=True):
 
 
 def _fft_guard(p):
-    """Whether an FFT of these inputs is exact enough and local damage is not at stake."""
+    """Whether an FFT of these inputs fits the memory budget, is exact enough and
+    does not spread a NaN or infinity."""
+    _, _, spectra_bytes = fft_counts(p)
+    data_bytes = (p.x.size + p.out_size) * p.compute_dtype.itemsize
+    if spectra_bytes > max(get_workspace_limit(), 4 * data_bytes):
+        return False
     if p.result_dtype.kind in "biu":
         plan = _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero, False)
         fill = 0 if p.fill_is_zero else int(p.fill)
@@ -181,7 +204,15 @@ def _fft_guard(p):
                 and (p.bname != "fill" or np.isfinite(p.fill).all()))
 
 
-GUARDS = {"fft": _fft_guard}
+def _im2col_guard(p):
+    """Whether float64 GEMMs of these integers are exact (else im2col runs direct)."""
+    if p.result_dtype.kind not in "biu":
+        return True
+    return _im2col._exact_in_float64(p.x, p.v, p.fill[()] if p.bname == "fill" else 0,
+                                     math.prod(p.k))
+
+
+GUARDS = {"fft": _fft_guard, "im2col": _im2col_guard}
 
 
 def choose(p):
