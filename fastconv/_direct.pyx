@@ -492,40 +492,38 @@ ctypedef fused cplx_t:
 
 cdef void _spectral_multiply(const cplx_t *X, const cplx_t *G, cplx_t *Y,
                              const Py_ssize_t *x_off, const Py_ssize_t *g_off,
-                             Py_ssize_t nbatch, Py_ssize_t nfreq, int nthreads) noexcept nogil:
-    cdef Py_ssize_t nch = (nfreq + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t item, b, f0, f1, f
+                             Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t nfreq) noexcept nogil:
+    cdef Py_ssize_t b, f
     cdef const cplx_t *xb
     cdef const cplx_t *gb
     cdef cplx_t *yb
-    for item in prange(nbatch * nch, num_threads=nthreads, schedule='static'):
-        b = item // nch
-        f0 = (item % nch) * CHUNK
-        f1 = min(f0 + CHUNK, nfreq)
+    for b in range(b0, b1):
         xb = X + x_off[b]
         gb = G + g_off[b]
         yb = Y + b * nfreq
-        for f in range(f0, f1):
+        for f in range(nfreq):
             yb[f] = xb[f] * gb[f]
 
 
 def spectral_multiply(const cplx_t[::1] X, const cplx_t[::1] G, cplx_t[::1] Y, x_off, g_off,
-                      Py_ssize_t nfreq, int nthreads):
-    """Y[b, :] = X[x_off[b] :][:nfreq] * G[g_off[b] :][:nfreq] for every batch element b.
+                      Py_ssize_t nfreq, int part=0, int nparts=1):
+    """Y[b, :] = X[x_off[b] :][:nfreq] * G[g_off[b] :][:nfreq] for the batch elements b of one part.
 
     The products of two spectra, broadcast over batch elements by their
-    offsets, in parallel; Y may be X itself (elementwise, in place).
+    offsets; Y may be X itself (elementwise, in place). Batch elements are
+    split into `nparts` contiguous parts and this call does part `part`
+    with the GIL released, so callers run the parts on their own threads.
     """
     cdef const Py_ssize_t[::1] xo = np.ascontiguousarray(x_off, dtype=np.intp)
     cdef const Py_ssize_t[::1] go = np.ascontiguousarray(g_off, dtype=np.intp)
     cdef Py_ssize_t nbatch = xo.shape[0]
-    if go.shape[0] != nbatch or Y.shape[0] < nbatch * nfreq:
+    cdef Py_ssize_t b0 = nbatch * part // nparts, b1 = nbatch * (part + 1) // nparts
+    if go.shape[0] != nbatch or Y.shape[0] < nbatch * nfreq or not 0 <= part < nparts:
         raise ValueError("spectral_multiply: malformed problem")
-    if nbatch == 0 or nfreq == 0:
+    if b1 <= b0 or nfreq == 0:
         return
-    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nbatch * nfreq // MIN_WORK_PER_THREAD))
     with nogil:
-        _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], nbatch, nfreq, nthreads)
+        _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], b0, b1, nfreq)
 
 
 ctypedef fused work_t:
@@ -624,7 +622,7 @@ cdef void _oa_item(Py_ssize_t item, const work_t *y, work_t *out, int D,
 
 
 def overlap_add(const work_t[::1] y, work_t[::1] out, out_off, geometry, Py_ssize_t keep,
-                int nthreads):
+                int part=0, int nparts=1):
     """Add block outputs into their place in the output (overlap-add).
 
     `geometry` is an int array of 9 rows ``blk, L, Lv, o, jlo, nbc, lo, hi,
@@ -634,32 +632,28 @@ def overlap_add(const work_t[::1] y, work_t[::1] out, out_off, geometry, Py_ssiz
     first ``Lv`` values along each axis are used. Output element ``i``
     (offset ``out_off[q] + sum(i * os)`` in `out`) is
     ``sum_j y[q, j, i + o - j * blk]`` for ``lo <= i < hi``; along axis 0
-    positions below `keep` are added to, the others overwritten. Every
-    output element is written by one thread: no atomics, any strides.
+    positions below `keep` are added to, the others overwritten.
+
+    The output rows are split into `nparts` contiguous parts and this call
+    does part `part` with the GIL released; every output element belongs
+    to one part, so parts run on separate threads without atomics.
     """
     cdef const Py_ssize_t[::1] offs = np.ascontiguousarray(out_off, dtype=np.intp)
     cdef const Py_ssize_t[:, ::1] g = np.ascontiguousarray(geometry, dtype=np.intp)
     cdef int D = <int>g.shape[1]
-    cdef Py_ssize_t nrows = offs.shape[0], nch, nitems, item, d, span
-    if g.shape[0] != 9 or D < 1 or D > 64:
+    cdef Py_ssize_t nrows = offs.shape[0], nch, nitems, item, d, i0, i1
+    if g.shape[0] != 9 or D < 1 or D > 64 or not 0 <= part < nparts:
         raise ValueError("overlap_add: malformed problem")
     for d in range(D):
         if g[7, d] <= g[6, d]:
             return
-    if nrows == 0:
-        return
     for d in range(D - 1):
         nrows *= g[7, d] - g[6, d]
     nch = (g[7, D - 1] - g[6, D - 1] + CHUNK - 1) // CHUNK
     nitems = nrows * nch
-    span = nrows * (g[7, D - 1] - g[6, D - 1])
-    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nitems, span // (MIN_WORK_PER_THREAD // 4)))
+    i0 = nitems * part // nparts
+    i1 = nitems * (part + 1) // nparts
     with nogil:
-        if nthreads == 1:
-            for item in range(nitems):
-                _oa_item(item, &y[0], &out[0], D, &g[0, 0], &g[1, 0], &g[2, 0], &g[3, 0],
-                         &g[4, 0], &g[5, 0], &g[6, 0], &g[7, 0], &g[8, 0], &offs[0], keep, nch)
-        else:
-            for item in prange(nitems, num_threads=nthreads, schedule='static'):
-                _oa_item(item, &y[0], &out[0], D, &g[0, 0], &g[1, 0], &g[2, 0], &g[3, 0],
-                         &g[4, 0], &g[5, 0], &g[6, 0], &g[7, 0], &g[8, 0], &offs[0], keep, nch)
+        for item in range(i0, i1):
+            _oa_item(item, &y[0], &out[0], D, &g[0, 0], &g[1, 0], &g[2, 0], &g[3, 0],
+                     &g[4, 0], &g[5, 0], &g[6, 0], &g[7, 0], &g[8, 0], &offs[0], keep, nch)
