@@ -266,12 +266,14 @@ _PARAMS_DOC = """
         Algorithm. ``'direct'`` sums the products in our compiled,
         multithreaded, vectorised kernel. ``'fft'`` multiplies spectra
         (`scipy.fft` transforms of fast lengths, ``workers`` threads; the
-        products in our compiled loop): float32 stays in single precision,
-        so its error is about ``1e-6`` times the largest output magnitude
-        rather than per output; integer results are rounded and exact, and
-        when float64 cannot guarantee that the direct method is used
-        instead; a NaN or infinity in an input spreads over the whole
-        output. ``'separable'`` factors `in2` into
+        products and the overlap-add in our compiled loops), cutting a
+        long input into blocks (overlap-add) when that costs less than one
+        transform: float32 stays in single precision, so its error is
+        about ``1e-6`` times the largest output magnitude rather than per
+        output; integer results are rounded and exact, and when float64
+        cannot guarantee that the direct method is used instead; a NaN or
+        infinity in `in2` spreads over the whole output, one in `in1` over
+        the outputs of the blocks that read it. ``'separable'`` factors `in2` into
         one 1-D kernel per convolved axis (it must be an outer product, to
         the precision of the result dtype; integer kernels are factored
         exactly in integers) and runs one 1-D direct pass per axis

@@ -86,6 +86,19 @@ def check_fft(op, in1, in2, mode="full", axes=None, boundary="fill", fillvalue=0
     return got
 
 
+def check_every_mode_and_boundary(a, b, axes=None):
+    """check_fft for both ops, every mode and boundary (and a nonzero fill); the results."""
+    dtype = np.result_type(a, b)
+    results = []
+    for boundary in BOUNDARIES:
+        for fv in [0, fill_for(dtype)] if boundary == "fill" else [0]:
+            for op in OPS:
+                for mode in MODES:
+                    results.append(
+                        check_fft(op, a, b, mode, axes=axes, boundary=boundary, fillvalue=fv))
+    return [r for r in results if r is not None]
+
+
 # ======================================================= modes x boundaries x shapes
 
 SHAPES = [
@@ -106,14 +119,8 @@ SHAPES = [
 def test_matches_direct_all_modes_boundaries(dtype, s1, s2, rng):
     a = make_array(rng, s1, dtype)
     b = make_array(rng, s2, dtype)
-    for boundary in BOUNDARIES:
-        fills = [0, fill_for(dtype)] if boundary == "fill" else [0]
-        for fv in fills:
-            for op in OPS:
-                for mode in MODES:
-                    got = check_fft(op, a, b, mode, boundary=boundary, fillvalue=fv)
-                    if got is not None:
-                        assert got.dtype == np.dtype(dtype)
+    for got in check_every_mode_and_boundary(a, b):
+        assert got.dtype == np.dtype(dtype)
 
 
 @pytest.mark.parametrize(
@@ -715,14 +722,9 @@ BLOCK_SHAPES = [
                                    "bool", "float16"])
 def test_overlap_add_matches_direct(blocked, dtype, s1, s2, axes, rng):
     plans = blocked(3, chunk_elements=64)
-    a = make_array(rng, s1, dtype)
-    b = make_array(rng, s2, dtype)
-    for boundary in BOUNDARIES:
-        fills = [0, fill_for(dtype)] if boundary == "fill" else [0]
-        for fv in fills:
-            for op in OPS:
-                for mode in MODES:
-                    check_fft(op, a, b, mode, axes=axes, boundary=boundary, fillvalue=fv)
+    results = check_every_mode_and_boundary(make_array(rng, s1, dtype),
+                                            make_array(rng, s2, dtype), axes)
+    assert all(r.dtype == np.dtype(dtype) for r in results)
     _assert_blocks_ran(plans)
 
 
