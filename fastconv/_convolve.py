@@ -328,32 +328,47 @@ _PARAMS_DOC = """
             length ``k`` the window starts ``k // 2`` samples before the
             output sample).
     method : {'auto', 'direct', 'separable', 'fft', 'im2col'}, optional
-        Algorithm. ``'direct'`` sums the products in our compiled,
-        multithreaded, vectorised kernel. ``'fft'`` multiplies spectra
-        (`scipy.fft` transforms of fast lengths, ``workers`` threads; the
-        products in our compiled loop): float32 stays in single precision,
-        so its error is about ``1e-6`` times the largest output magnitude
-        rather than per output; integer results are rounded and exact, and
-        when float64 cannot guarantee that the direct method is used
-        instead; a NaN or infinity in an input spreads over the whole
-        output. ``'im2col'`` lowers tiles of the extended input into a
-        matrix (one column per kernel tap, at most `get_workspace_limit`
-        bytes) and multiplies it by the kernels with BLAS ``?gemm``, all the
-        kernels that share one input (broadcast along the other axes) in one
-        product: fast for banks of kernels. ``workers`` OpenMP threads each
-        lower a tile and multiply it with a single-threaded BLAS call (BLAS
-        is held at one thread meanwhile). Integer results are exact: computed
-        in float64 when ``max|in1| * max|in2| * taps < 2**53``, else by the
-        direct method. ``'separable'`` factors `in2` into
-        one 1-D kernel per convolved axis (it must be an outer product, to
-        the precision of the result dtype; integer kernels are factored
-        exactly in integers) and runs one 1-D direct pass per axis; for
-        floating results it also takes a kernel of small numerical rank
-        ``r`` as a sum of ``r`` such terms (by SVDs of its unfoldings) when
-        ``r * sum(k) < prod(k)`` taps (``ValueError`` otherwise). ``'auto'`` uses
-        ``'separable'`` for a single kernel of at least 64 taps spanning two
-        or more axes, with three times the taps of its passes, when it is
-        separable; ``'direct'`` otherwise.
+        Algorithm; every one gives the direct result within the precision
+        of the dtype (see Notes).
+
+        ``'direct'``
+            Sums the products window by window in our compiled,
+            multithreaded, vectorised kernel. Each output depends on its own
+            window only.
+        ``'separable'``
+            Factors `in2` into one 1-D kernel per convolved axis (an outer
+            product to the precision of the result dtype; integer kernels are
+            factored exactly in integers) and runs one 1-D direct pass per
+            axis. For floating results it also takes a kernel of small
+            numerical rank ``r`` as a sum of ``r`` such terms (SVDs of its
+            unfoldings) when ``r * sum(k) < prod(k)`` taps. ``ValueError``
+            for any other `in2`.
+        ``'fft'``
+            Multiplies spectra (`scipy.fft` transforms of fast lengths with
+            ``workers`` threads; products and overlap-add in our compiled
+            loops), cutting a long input into blocks (overlap-add) when that
+            costs less than one transform. float32 stays in single
+            precision, so its error is about ``1e-6`` times the largest
+            output magnitude rather than per output. Integer results are
+            rounded and exact; when float64 cannot guarantee that, the
+            direct method runs instead. A NaN or infinity in `in2` spreads
+            over the whole output, one in `in1` over the outputs of the
+            blocks that read it.
+        ``'im2col'``
+            Lowers tiles of the extended input into a matrix (one column per
+            kernel tap, at most `get_workspace_limit` bytes) and multiplies
+            it by the kernels with BLAS ``?gemm``: all the kernels that share
+            one input (broadcast along the other axes) in one product, which
+            suits banks of kernels. ``workers`` OpenMP threads each lower a
+            tile and multiply it with a single-threaded BLAS call (BLAS is
+            held at one thread meanwhile). Integer results are exact:
+            computed in float64 when ``max|in1| * max|in2| * taps < 2**53``,
+            else by the direct method.
+        ``'auto'``
+            The method `choose_conv_method` predicts to be fastest for these
+            shapes, dtypes and threads (default). It never picks ``'fft'``
+            for inputs holding a NaN or an infinity, nor for integers beyond
+            float64's exact range.
     axes : int or sequence of int, optional
         Axes along which to @verb@; default all axes. Along the other axes
         the input lengths must be equal or 1, and they broadcast, as in

@@ -11,8 +11,8 @@ CONSTANTS = {
     "direct": [5e-6, 1.0e-11, 2e-11, 8e-11, 16e-11, 4e-11, 1e-10],
     # passes, multiply-adds (as direct), pass output bytes
     "separable": [8e-6, 2.0e-11, 4e-11, 16e-11, 32e-11, 8e-11, 2e-10],
-    # call, butterflies, spectral points, transformed bytes
-    "fft": [4e-5, 3e-10, 1e-9, 1e-10],
+    # call, butterflies, spectral points, bytes of spectra, fft_plan's cost
+    "fft": [4e-5, 3e-10, 1e-9, 1e-10, 0.0],
     # call, GEMM calls, flops (as direct), lowered bytes, output bytes
     "im2col": [3e-5, 2e-6, 1e-11, 2e-11, 8e-11, 16e-11, 4e-11, 1e-10, 1e-10],
 }

@@ -89,18 +89,24 @@ def _separable_features(p, terms):
     return [calls, *_per_dtype(key, macs), nbytes]
 
 
+def _fft_plan(p):
+    complex_work = p.compute_dtype.kind == "c"
+    itemsize = 4 if p.compute_dtype in (np.float32, np.complex64, np.float16) else 8
+    return _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero, complex_work, itemsize)
+
+
 def fft_counts(p):
-    """(butterflies, spectral points, bytes of transformed data) of the FFT plan."""
-    plan = _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero,
-                         p.compute_dtype.kind == "c")
+    """Counts of the FFT plan: (butterflies, spectral points, bytes of spectra,
+    the plan's own relative cost), over all batch elements."""
+    plan = _fft_plan(p)
     nb_x = math.prod(p.x.shape[a] for a in p.batch_axes)
     nb_v = math.prod(p.v.shape[a] for a in p.batch_axes)
     nb_out = math.prod(p.batch_out)
-    length = math.prod(plan.nfft)
+    length = math.prod(plan.transform)
     butterflies = length * max(math.log2(length), 1.0)
     if plan.real:
         butterflies /= 2
-        points = length // plan.nfft[-1] * (plan.nfft[-1] // 2 + 1)
+        points = length // plan.transform[-1] * (plan.transform[-1] // 2 + 1)
     else:
         points = length
     forward = (nb_x * plan.nblocks + nb_v) * butterflies
@@ -108,15 +114,15 @@ def fft_counts(p):
     spectra = nb_out * plan.nblocks * points
     complex_bytes = 2 * (4 if p.compute_dtype in (np.float32, np.complex64) else 8)
     nbytes = (nb_x + nb_out) * plan.nblocks * points * complex_bytes
-    return forward + inverse, spectra, nbytes
+    return forward + inverse, spectra, nbytes, plan.cost * nb_out
 
 
 def _fft_features(p):
     key = _dtype_key(p.compute_dtype)
-    butterflies, spectra, nbytes = fft_counts(p)
+    butterflies, spectra, nbytes, plan_cost = fft_counts(p)
     t = p.nthreads
     return [1.0, butterflies * _FFT_FACTOR[key] / t, spectra * _FFT_FACTOR[key] / t,
-            nbytes / t]
+            nbytes / t, plan_cost * _FFT_FACTOR[key] / t]
 
 
 def _im2col_features(p):
@@ -192,16 +198,34 @@ def candidates(p, decompose=True):
 def _fft_guard(p):
     """Whether an FFT of these inputs fits the memory budget, is exact enough and
     does not spread a NaN or infinity."""
-    _, _, spectra_bytes = fft_counts(p)
+    _, _, spectra_bytes, _ = fft_counts(p)
     data_bytes = (p.x.size + p.out_size) * p.compute_dtype.itemsize
     if spectra_bytes > max(get_workspace_limit(), 4 * data_bytes):
         return False
     if p.result_dtype.kind in "biu":
-        plan = _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero, False)
-        fill = 0 if p.fill_is_zero else int(p.fill)
-        return _fft._exact_in_float64(p.x, p.v, fill, math.prod(plan.nfft))
+        return _integer_fft_exact(p)
     return bool(np.isfinite(p.x).all() and np.isfinite(p.v).all()
                 and (p.bname != "fill" or np.isfinite(p.fill).all()))
+
+
+def _integer_fft_exact(p):
+    """`_fft`'s exactness bound, with the norm of the extended input bounded
+    from the input's: each sample appears at most once per period of the
+    extension, and fill samples add their own."""
+    plan = _fft_plan(p)
+    x = p.x.astype(np.float64)
+    norm2 = float(np.sum(x * x))
+    if plan.extend:
+        if p.bname == "fill":
+            extra = math.prod(plan.source_len) - math.prod(p.n)
+            norm2 += float(p.fill) ** 2 * max(extra, 0)
+        else:
+            norm2 *= math.prod(-(-ln // nd) + 1 for ln, nd in zip(plan.source_len, p.n))
+    v = p.v.astype(np.float64)
+    eps = np.finfo(np.float64).eps
+    nfft = math.prod(plan.transform)
+    return (8 * eps * max(1.0, math.log2(max(nfft, 2)))
+            * math.sqrt(norm2) * math.sqrt(float(np.sum(v * v)))) < 0.5
 
 
 def _im2col_guard(p):

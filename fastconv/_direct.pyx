@@ -449,37 +449,168 @@ ctypedef fused cplx_t:
 
 cdef void _spectral_multiply(const cplx_t *X, const cplx_t *G, cplx_t *Y,
                              const Py_ssize_t *x_off, const Py_ssize_t *g_off,
-                             Py_ssize_t nbatch, Py_ssize_t nfreq, int nthreads) noexcept nogil:
-    cdef Py_ssize_t nch = (nfreq + CHUNK - 1) // CHUNK
-    cdef Py_ssize_t item, b, f0, f1, f
+                             Py_ssize_t b0, Py_ssize_t b1, Py_ssize_t nfreq) noexcept nogil:
+    cdef Py_ssize_t b, f
     cdef const cplx_t *xb
     cdef const cplx_t *gb
     cdef cplx_t *yb
-    for item in prange(nbatch * nch, num_threads=nthreads, schedule='static'):
-        b = item // nch
-        f0 = (item % nch) * CHUNK
-        f1 = min(f0 + CHUNK, nfreq)
+    for b in range(b0, b1):
         xb = X + x_off[b]
         gb = G + g_off[b]
         yb = Y + b * nfreq
-        for f in range(f0, f1):
+        for f in range(nfreq):
             yb[f] = xb[f] * gb[f]
 
 
 def spectral_multiply(const cplx_t[::1] X, const cplx_t[::1] G, cplx_t[::1] Y, x_off, g_off,
-                      Py_ssize_t nfreq, int nthreads):
-    """Y[b, :] = X[x_off[b] :][:nfreq] * G[g_off[b] :][:nfreq] for every batch element b.
+                      Py_ssize_t nfreq, int part=0, int nparts=1):
+    """Y[b, :] = X[x_off[b] :][:nfreq] * G[g_off[b] :][:nfreq] for the batch elements b of one part.
 
     The products of two spectra, broadcast over batch elements by their
-    offsets, in parallel; Y may be X itself (elementwise, in place).
+    offsets; Y may be X itself (elementwise, in place). Batch elements are
+    split into `nparts` contiguous parts and this call does part `part`
+    with the GIL released, so callers run the parts on their own threads.
     """
     cdef const Py_ssize_t[::1] xo = np.ascontiguousarray(x_off, dtype=np.intp)
     cdef const Py_ssize_t[::1] go = np.ascontiguousarray(g_off, dtype=np.intp)
     cdef Py_ssize_t nbatch = xo.shape[0]
-    if go.shape[0] != nbatch or Y.shape[0] < nbatch * nfreq:
+    cdef Py_ssize_t b0 = nbatch * part // nparts, b1 = nbatch * (part + 1) // nparts
+    if go.shape[0] != nbatch or Y.shape[0] < nbatch * nfreq or not 0 <= part < nparts:
         raise ValueError("spectral_multiply: malformed problem")
-    if nbatch == 0 or nfreq == 0:
+    if b1 <= b0 or nfreq == 0:
         return
-    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nbatch * nfreq // MIN_WORK_PER_THREAD))
     with nogil:
-        _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], nbatch, nfreq, nthreads)
+        _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], b0, b1, nfreq)
+
+
+ctypedef fused work_t:
+    float
+    double
+    float complex
+    double complex
+
+
+cdef inline Py_ssize_t _floor_div(Py_ssize_t a, Py_ssize_t b) noexcept nogil:
+    # C division truncates towards zero; block indices need the floor
+    return a // b if a >= 0 else -((-a + b - 1) // b)
+
+
+cdef void _oa_item(Py_ssize_t item, const work_t *y, work_t *out, int D,
+                   const Py_ssize_t *blk, const Py_ssize_t *L, const Py_ssize_t *Lv,
+                   const Py_ssize_t *o, const Py_ssize_t *jlo, const Py_ssize_t *nbc,
+                   const Py_ssize_t *lo, const Py_ssize_t *hi, const Py_ssize_t *os,
+                   const Py_ssize_t *out_off, Py_ssize_t keep, Py_ssize_t nch) noexcept nogil:
+    cdef Py_ssize_t icur[64]
+    cdef Py_ssize_t jcur[64]
+    cdef Py_ssize_t jfirst[64]
+    cdef Py_ssize_t jlast[64]
+    cdef Py_ssize_t lstr[64]
+    cdef int d, last = D - 1
+    cdef Py_ssize_t t, q, c0, c1, i, zfrom, P, jf, jl, jfl, jll, j, bidx, b2, toff
+    cdef Py_ssize_t ia, ib, shift, osl, lprod
+    cdef work_t *orow
+    cdef const work_t *yrow
+
+    t = item // nch
+    c0 = lo[last] + (item % nch) * CHUNK
+    c1 = min(c0 + CHUNK, hi[last])
+    for d in range(last - 1, -1, -1):
+        icur[d] = lo[d] + t % (hi[d] - lo[d])
+        t = t // (hi[d] - lo[d])
+    q = t
+    orow = out + out_off[q]
+    for d in range(last):
+        orow = orow + icur[d] * os[d]
+    osl = os[last]
+
+    # Positions below `keep` along axis 0 already hold the sums of earlier
+    # blocks (an earlier call); the others are written from zero here.
+    if D == 1:
+        zfrom = max(c0, keep)
+    else:
+        zfrom = c0 if icur[0] >= keep else c1
+    for i in range(zfrom, c1):
+        orow[i * osl] = 0
+
+    lprod = 1
+    for d in range(last, -1, -1):
+        lstr[d] = lprod
+        lprod = lprod * L[d]
+    # Blocks j whose outputs reach this row: 0 <= i + o - j * blk < Lv.
+    for d in range(last):
+        P = icur[d] + o[d]
+        jf = max(jlo[d], -_floor_div(Lv[d] - 1 - P, blk[d]))
+        jl = min(jlo[d] + nbc[d] - 1, _floor_div(P, blk[d]))
+        if jf > jl:
+            return
+        jfirst[d] = jf
+        jlast[d] = jl
+        jcur[d] = jf
+    jfl = max(jlo[last], -_floor_div(Lv[last] - 1 - (c0 + o[last]), blk[last]))
+    jll = min(jlo[last] + nbc[last] - 1, _floor_div(c1 - 1 + o[last], blk[last]))
+
+    while True:
+        bidx = q
+        toff = 0
+        for d in range(last):
+            bidx = bidx * nbc[d] + (jcur[d] - jlo[d])
+            toff = toff + (icur[d] + o[d] - jcur[d] * blk[d]) * lstr[d]
+        for j in range(jfl, jll + 1):
+            b2 = bidx * nbc[last] + (j - jlo[last])
+            yrow = y + b2 * lprod + toff
+            shift = o[last] - j * blk[last]
+            ia = max(c0, -shift)
+            ib = min(c1, Lv[last] - shift)
+            if osl == 1:
+                for i in range(ia, ib):
+                    orow[i] = orow[i] + yrow[i + shift]
+            else:
+                for i in range(ia, ib):
+                    orow[i * osl] = orow[i * osl] + yrow[i + shift]
+        d = last - 1
+        while d >= 0:
+            jcur[d] += 1
+            if jcur[d] <= jlast[d]:
+                break
+            jcur[d] = jfirst[d]
+            d -= 1
+        if d < 0:
+            break
+
+
+def overlap_add(const work_t[::1] y, work_t[::1] out, out_off, geometry, Py_ssize_t keep,
+                int part=0, int nparts=1):
+    """Add block outputs into their place in the output (overlap-add).
+
+    `geometry` is an int array of 9 rows ``blk, L, Lv, o, jlo, nbc, lo, hi,
+    os`` and one column per convolved axis. `y` holds C-ordered blocks of
+    shape ``L`` indexed ``(q, j_0 - jlo_0, ..., j_{D-1} - jlo_{D-1})`` with
+    ``nbc[d]`` blocks along axis d; block j starts at ``j * blk`` and its
+    first ``Lv`` values along each axis are used. Output element ``i``
+    (offset ``out_off[q] + sum(i * os)`` in `out`) is
+    ``sum_j y[q, j, i + o - j * blk]`` for ``lo <= i < hi``; along axis 0
+    positions below `keep` are added to, the others overwritten.
+
+    The output rows are split into `nparts` contiguous parts and this call
+    does part `part` with the GIL released; every output element belongs
+    to one part, so parts run on separate threads without atomics.
+    """
+    cdef const Py_ssize_t[::1] offs = np.ascontiguousarray(out_off, dtype=np.intp)
+    cdef const Py_ssize_t[:, ::1] g = np.ascontiguousarray(geometry, dtype=np.intp)
+    cdef int D = <int>g.shape[1]
+    cdef Py_ssize_t nrows = offs.shape[0], nch, nitems, item, d, i0, i1
+    if g.shape[0] != 9 or D < 1 or D > 64 or not 0 <= part < nparts:
+        raise ValueError("overlap_add: malformed problem")
+    for d in range(D):
+        if g[7, d] <= g[6, d]:
+            return
+    for d in range(D - 1):
+        nrows *= g[7, d] - g[6, d]
+    nch = (g[7, D - 1] - g[6, D - 1] + CHUNK - 1) // CHUNK
+    nitems = nrows * nch
+    i0 = nitems * part // nparts
+    i1 = nitems * (part + 1) // nparts
+    with nogil:
+        for item in range(i0, i1):
+            _oa_item(item, &y[0], &out[0], D, &g[0, 0], &g[1, 0], &g[2, 0], &g[3, 0],
+                     &g[4, 0], &g[5, 0], &g[6, 0], &g[7, 0], &g[8, 0], &offs[0], keep, nch)

@@ -15,6 +15,7 @@ real/complex FFTs. The expected values always come from ``method='direct'``:
 
 import numpy as np
 import pytest
+import scipy.fft as scipy_fft
 
 import fastconv
 from _helpers import (
@@ -85,6 +86,19 @@ def check_fft(op, in1, in2, mode="full", axes=None, boundary="fill", fillvalue=0
     return got
 
 
+def check_every_mode_and_boundary(a, b, axes=None):
+    """check_fft for both ops, every mode and boundary (and a nonzero fill); the results."""
+    dtype = np.result_type(a, b)
+    results = []
+    for boundary in BOUNDARIES:
+        for fv in [0, fill_for(dtype)] if boundary == "fill" else [0]:
+            for op in OPS:
+                for mode in MODES:
+                    results.append(
+                        check_fft(op, a, b, mode, axes=axes, boundary=boundary, fillvalue=fv))
+    return [r for r in results if r is not None]
+
+
 # ======================================================= modes x boundaries x shapes
 
 SHAPES = [
@@ -105,14 +119,8 @@ SHAPES = [
 def test_matches_direct_all_modes_boundaries(dtype, s1, s2, rng):
     a = make_array(rng, s1, dtype)
     b = make_array(rng, s2, dtype)
-    for boundary in BOUNDARIES:
-        fills = [0, fill_for(dtype)] if boundary == "fill" else [0]
-        for fv in fills:
-            for op in OPS:
-                for mode in MODES:
-                    got = check_fft(op, a, b, mode, boundary=boundary, fillvalue=fv)
-                    if got is not None:
-                        assert got.dtype == np.dtype(dtype)
+    for got in check_every_mode_and_boundary(a, b):
+        assert got.dtype == np.dtype(dtype)
 
 
 @pytest.mark.parametrize(
@@ -659,3 +667,253 @@ def test_fft_method_does_not_run_the_direct_kernel(monkeypatch):
     assert out.shape == (40, 50)
     with pytest.raises(AssertionError, match="direct kernel ran"):
         fastconv.convolve(x, np.ones((5, 5)), "same", method="direct")
+
+
+# ======================================================= overlap-add (blocks)
+#
+# fft_plan picks one transform for small problems, so the block machinery is
+# exercised by capping the block length (fastconv._fft._MAX_BLOCK) and the
+# batch budget (_CHUNK_ELEMENTS, so one batch element's blocks are split
+# over several batches). `blocked` records every plan used, so each test
+# can check that it really ran several blocks (and partial last blocks).
+
+from fastconv import _fft  # noqa: E402
+from _reference import reference_convolve, reference_correlate  # noqa: E402
+
+
+@pytest.fixture
+def blocked(monkeypatch):
+    plans = []
+    real_plan = _fft.fft_plan
+
+    def recording_plan(*args, **kwargs):
+        plan = real_plan(*args, **kwargs)
+        plans.append(plan)
+        return plan
+
+    def setup(max_block, chunk_elements=1 << 20):
+        monkeypatch.setattr(_fft, "_MAX_BLOCK", max_block)
+        monkeypatch.setattr(_fft, "_CHUNK_ELEMENTS", chunk_elements)
+        monkeypatch.setattr(_fft, "fft_plan", recording_plan)
+        return plans
+
+    return setup
+
+
+def _assert_blocks_ran(plans, partial=True):
+    assert plans, "method='fft' did not run"
+    assert max(p.nblocks for p in plans) > 1
+    if partial:
+        assert any(N % B for p in plans for N, B in zip(p.source_len, p.block) if B)
+
+
+BLOCK_SHAPES = [
+    pytest.param((23,), (4,), None, id="1d"),
+    pytest.param((3, 17), (3, 5), [1], id="1d-batch-of-kernels"),
+    pytest.param((13, 11), (4, 3), None, id="2d"),
+    pytest.param((4, 12, 9), (1, 3, 4), [1, 2], id="2d-batch-bcast"),
+    pytest.param((7, 6, 9), (3, 2, 4), None, id="3d"),
+    pytest.param((9, 2, 10), (2, 1, 3), [2, 0], id="2d-axes20-bcast"),
+]
+
+
+@pytest.mark.parametrize("s1,s2,axes", BLOCK_SHAPES)
+@pytest.mark.parametrize("dtype", ["float64", "float32", "complex64", "complex128", "int16",
+                                   "bool", "float16"])
+def test_overlap_add_matches_direct(blocked, dtype, s1, s2, axes, rng):
+    plans = blocked(3, chunk_elements=64)
+    results = check_every_mode_and_boundary(make_array(rng, s1, dtype),
+                                            make_array(rng, s2, dtype), axes)
+    assert all(r.dtype == np.dtype(dtype) for r in results)
+    _assert_blocks_ran(plans)
+
+
+@pytest.mark.parametrize("max_block", [1, 2, 5])
+def test_overlap_add_matches_reference(blocked, max_block, rng):
+    # the independent reference implementation, not only method='direct'
+    plans = blocked(max_block, chunk_elements=128)
+    for s1, s2, axes, dtype in [((31,), (6,), None, "float64"), ((9, 14), (4, 5), None,
+                                "complex128"), ((2, 8, 7), (2, 3, 3), [1, 2], "float64")]:
+        a = make_array(rng, s1, dtype)
+        b = make_array(rng, s2, dtype)
+        for boundary, fv in [("fill", 0), ("fill", -1.5), ("reflect", 0), ("wrap", 0),
+                             ("mirror", 0), ("nearest", 0), ("symm", 0)]:
+            for op, ref in [("convolve", reference_convolve),
+                            ("correlate", reference_correlate)]:
+                for mode in MODES:
+                    got = getattr(fastconv, op)(a, b, mode, method="fft", axes=axes,
+                                                boundary=boundary, fillvalue=fv)
+                    exp = ref(a, b, mode, axes=axes, boundary=boundary, fillvalue=fv)
+                    bound = magnitude_bound(op, a, b, mode, axes, boundary, fv)
+                    assert_fft_close(got, exp, bound, err_msg=f"{op} {mode} {boundary}")
+    _assert_blocks_ran(plans, partial=max_block > 1)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint16", "int32", "int64"])
+def test_overlap_add_integers_exact(blocked, dtype, rng):
+    plans = blocked(4, chunk_elements=100)
+    for kind in ["small", "full"]:  # 'full' int32/int64 ranges fall back to direct
+        a = make_array(rng, (40,), dtype, kind=kind)
+        b = make_array(rng, (6,), dtype, kind=kind)
+        A = make_array(rng, (11, 9), dtype, kind=kind)
+        B = make_array(rng, (3, 4), dtype, kind=kind)
+        for boundary in ["fill", "wrap", "mirror"]:
+            fv = fill_for(dtype) if boundary == "fill" else 0
+            for mode in MODES:
+                check_fft("convolve", a, b, mode, boundary=boundary, fillvalue=fv)
+                check_fft("correlate", A, B, mode, boundary=boundary, fillvalue=fv)
+    _assert_blocks_ran(plans)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS[:-1])
+def test_overlap_add_layouts(blocked, layout, rng):
+    plans = blocked(3, chunk_elements=64)
+    a0 = make_array(rng, (10, 12, 3), "float64")
+    b0 = make_array(rng, (4, 3, 3), "float64")
+    a, b = with_layout(a0, layout), with_layout(b0, layout)
+    a_copy, b_copy = np.array(a, copy=True), np.array(b, copy=True)
+    for mode in MODES:
+        for boundary in ["fill", "reflect"]:
+            got = fastconv.correlate(a, b, mode, method="fft", axes=[0, 1], boundary=boundary,
+                                     fillvalue=0.5)
+            exp = fastconv.correlate(a0, b0, mode, method="direct", axes=[0, 1],
+                                     boundary=boundary, fillvalue=0.5)
+            bound = magnitude_bound("correlate", a0, b0, mode, [0, 1], boundary, 0.5)
+            assert_fft_close(got, exp, bound)
+            assert got.flags.c_contiguous
+    np.testing.assert_array_equal(a, a_copy)  # inputs never modified
+    np.testing.assert_array_equal(b, b_copy)
+    _assert_blocks_ran(plans)
+
+
+def test_overlap_add_inputs_not_modified(blocked, rng):
+    # one batch element whose spectra are multiplied in place, and a
+    # broadcast input whose spectra feed several kernels
+    blocked(4, chunk_elements=64)
+    for s1, s2 in [((50,), (7,)), ((1, 40), (3, 5)), ((3, 40), (3, 5))]:
+        a = make_array(rng, s1, "float32")
+        b = make_array(rng, s2, "float32")
+        a.flags.writeable = False
+        b.flags.writeable = False
+        a_copy, b_copy = a.copy(), b.copy()
+        for mode in MODES:
+            fastconv.convolve(a, b, mode, method="fft", axes=-1, boundary="wrap")
+            fastconv.convolve(a, b, mode, method="fft", axes=-1)
+        np.testing.assert_array_equal(a, a_copy)
+        np.testing.assert_array_equal(b, b_copy)
+
+
+def test_overlap_add_workers_independent(blocked, rng):
+    plans = blocked(None, chunk_elements=1 << 12)
+    a = make_array(rng, (200_000,), "float64")
+    b = make_array(rng, (300,), "float64")
+    A = make_array(rng, (3, 400, 300), "complex64")
+    B = make_array(rng, (1, 9, 33), "complex64")
+    for x, w, axes in [(a, b, None), (A, B, [1, 2])]:
+        r1 = fastconv.convolve(x, w, "same", method="fft", workers=1, axes=axes)
+        for workers in [2, 3, -1]:
+            rw = fastconv.convolve(x, w, "same", method="fft", workers=workers, axes=axes)
+            np.testing.assert_array_equal(rw, r1)
+    assert plans[0].nblocks > 1  # chosen by the cost model, not forced
+
+
+def test_overlap_add_nan_stays_in_its_blocks(blocked, rng):
+    # a NaN in in1 spreads over the outputs of the blocks that read it (the
+    # whole output with one transform), never further; a NaN in in2 reaches
+    # every output
+    plans = blocked(8)
+    a = make_array(rng, (200,), "float64")
+    b = make_array(rng, (5,), "float64")
+    a[100] = np.nan
+    got = fastconv.convolve(a, b, "same", method="fft")
+    assert np.isnan(got[98:103]).all()
+    finite = np.isfinite(got)
+    assert finite[:80].all() and finite[120:].all()
+    exp = fastconv.convolve(a, b, "same", method="direct")
+    np.testing.assert_allclose(got[finite], exp[finite], rtol=0, atol=1e-12)
+    b[2] = np.nan
+    assert np.isnan(fastconv.convolve(make_array(rng, (200,), "float64"), b, "same",
+                                      method="fft")).all()
+    _assert_blocks_ran(plans, partial=False)
+
+
+def test_long_signal_memory_stays_near_linear(rng):
+    # 2e6 samples * 1e3 taps: blocks are transformed a batch at a time, so the
+    # peak is the input, the output and one bounded batch, not several full
+    # length transforms
+    import tracemalloc
+
+    x = rng.standard_normal(2_000_000)
+    k = rng.standard_normal(1000)
+    tracemalloc.start()
+    try:
+        out = fastconv.convolve(x, k, "same", method="fft", workers=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # (one 2e6-point transform peaks near 5x the input: 81 MB here, this 33 MB)
+    assert peak < out.nbytes + 3 * 8 * _fft._CHUNK_ELEMENTS
+    np.testing.assert_allclose(out[5000:5010], np.convolve(x[4000:6010], k, "valid")[500:510],
+                               rtol=0, atol=1e-9)
+
+
+# ======================================================= the plan
+
+
+PLAN_CASES = [
+    ([512, 512], [101, 101], [512, 512], [-50, -50]),  # 'same'
+    ([64] * 3, [31] * 3, [94] * 3, [-30] * 3),  # 'full'
+    ([1_000_000], [10_000], [1_000_000], [-5000]),
+    ([10_000_000], [1000], [10_000_000], [-500]),
+    ([5000, 37], [40, 37], [4961, 1], [0, 0]),  # 'valid'
+    ([4], [9], [4], [-4]),  # kernel longer than the input
+    ([1], [1], [1], [0]),
+]
+
+
+@pytest.mark.parametrize("n,k,m,s", PLAN_CASES)
+@pytest.mark.parametrize("bname,fill_is_zero", [("fill", True), ("fill", False),
+                                                ("reflect", True), ("wrap", True)])
+@pytest.mark.parametrize("complex_work", [False, True])
+def test_plan_invariants(n, k, m, s, bname, fill_is_zero, complex_work):
+    plan = _fft.fft_plan(n, k, m, s, bname, fill_is_zero, complex_work)
+    assert plan.real is (not complex_work)
+    reads_outside = any(sd < 0 or sd + md + kd - 1 > nd for nd, kd, md, sd in zip(n, k, m, s))
+    assert plan.extend is (reads_outside and not (bname == "fill" and fill_is_zero))
+    assert plan.nblocks == int(np.prod(plan.blocks)) >= 1
+    assert plan.cost > 0
+    for d, (nd, kd, md, sd) in enumerate(zip(n, k, m, s)):
+        L, B, nb, N = plan.transform[d], plan.block[d], plan.blocks[d], plan.source_len[d]
+        assert scipy_fft.next_fast_len(L, real=not complex_work) == L
+        assert 1 <= B and B + kd - 1 <= L  # no circular wrap inside a block
+        assert (nb - 1) * B < N <= nb * B  # the blocks cover the source, none is empty
+        # the output is a slice of the source's linear convolution
+        assert plan.offset[d] >= 0 and plan.offset[d] + md <= N + kd - 1
+        p = plan.source_start[d]
+        if not plan.extend:  # the source is a slice of the input
+            assert 0 <= p and p + N <= nd
+        assert plan.offset[d] == sd + kd - 1 - p
+
+
+def test_plan_choices():
+    one = _fft.fft_plan([64] * 3, [31] * 3, [94] * 3, [-30] * 3, "fill", True, False)
+    assert one.nblocks == 1 and one.transform == (96, 96, 96)
+    long = _fft.fft_plan([10_000_000], [1000], [10_000_000], [-500], "fill", True, False)
+    assert long.nblocks > 100 and long.transform[0] < 1 << 16
+    # a 'valid' output reads only what it needs: no extension, source clipped
+    v = _fft.fft_plan([100], [10], [91], [0], "reflect", True, False)
+    assert not v.extend and v.source_len == (100,) and v.offset == (9,)
+    same_small = _fft.fft_plan([100], [10], [100], [-5], "fill", True, False)
+    assert same_small.source_start == (0,) and same_small.offset == (4,)
+
+
+def test_plan_used_by_correlate_fft(blocked, rng):
+    plans = blocked(7)
+    x = make_array(rng, (60, 50), "float32")
+    fastconv.correlate(x, make_array(rng, (5, 4), "float32"), "same", method="fft",
+                       boundary="nearest")
+    (plan,) = plans
+    # extended source: m + k - 1 = (64, 53) samples in blocks of 7
+    assert plan.block == (7, 7) and plan.blocks == (10, 8) and plan.extend
+    assert plan.transform == tuple(scipy_fft.next_fast_len(7 + kd - 1, real=True)
+                                   for kd in (5, 4))

@@ -2,8 +2,9 @@
 
 The large-kernel workloads of the "other algorithms" issue: 2-D float32
 512^2 * 101^2 'same' and 3-D float32 64^3 * 31^3 'full' against
-``scipy.signal.fftconvolve``, 1-D float64 1e6 * 1e4 'same' against
-``scipy.signal.oaconvolve``. ``setup`` ends with a few untimed calls, as
+``scipy.signal.fftconvolve``, 1-D float64 1e6 * 1e4 and 1e7 * 1e3 'same'
+(overlap-add) against ``scipy.signal.oaconvolve``. The same cases as
+``benchmarks/compare_fft.py``. ``setup`` ends with a few untimed calls, as
 the other suites do.
 """
 
@@ -22,6 +23,7 @@ CASES = {
     "2d_512^2*101^2": ((512, 512), (101, 101), np.float32, "same", "fftconvolve"),
     "3d_64^3*31^3": ((64, 64, 64), (31, 31, 31), np.float32, "full", "fftconvolve"),
     "1d_1e6*1e4": ((1_000_000,), (10_000,), np.float64, "same", "oaconvolve"),
+    "1d_1e7*1e3": ((10_000_000,), (1_000,), np.float64, "same", "oaconvolve"),
 }
 
 
