@@ -7,9 +7,9 @@ Run it as a file, with fastconv installed::
     python benchmarks/compare_fft.py --rounds 5 --cases 1d_1e6*1e4
     python benchmarks/compare_fft.py --json fft.json
 
-Every round calls each peer once per case, interleaved, so a burst of load
-from another process hits both sides alike; the figure is the median over
-rounds. The peer is ``scipy.signal.fftconvolve`` for single-transform cases
+Each case is timed in its own rounds, every round calling fastconv and SciPy
+once each (alternating which goes first), so a burst of load from another
+process hits both sides alike; the figure is the median over rounds. The peer is ``scipy.signal.fftconvolve`` for single-transform cases
 and ``scipy.signal.oaconvolve`` for long signals (both run on one thread;
 SciPy has no ``workers`` argument for them). fastconv runs with
 ``workers=--workers`` (default: the usable CPUs). Outputs are checked
@@ -73,11 +73,17 @@ def main(argv=None):
                              f"{b.dtype}, relative error {err:.2g})")
         peers[case] = (ours, theirs, peer)
 
+    # One case at a time, fastconv and SciPy alternating (which goes first
+    # alternates too): the cases differ by 100x in size, and a large case's
+    # freed memory makes the next case's fresh arrays page-fault, which would
+    # charge one case's cost to another.
     times = {case: ([], []) for case in peers}
-    for _ in range(args.rounds):
-        for case, (ours, theirs, _) in peers.items():
-            times[case][0].append(timed(ours)[0])
-            times[case][1].append(timed(theirs)[0])
+    for case, (ours, theirs, _) in peers.items():
+        ours(), theirs()
+        for r in range(args.rounds):
+            pair = [(0, ours), (1, theirs)]
+            for side, fn in (pair if r % 2 == 0 else pair[::-1]):
+                times[case][side].append(timed(fn)[0])
 
     print(f"{'case':28s} {'fastconv ms':>12s} {'scipy ms':>10s} {'peer':>12s} {'ratio':>7s}")
     results = {}

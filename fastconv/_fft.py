@@ -23,6 +23,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from . import _direct
+from ._workspace import scratch, scratch_array
 
 __all__ = ["FFTPlan", "correlate_fft", "fft_plan"]
 
@@ -287,25 +288,100 @@ def _exact_in_float64(x, v, nfft):
 _PRUNE_BELOW = 0.3
 
 
-def _forward(a, L, first_axis, real, nthreads):
-    """Spectrum of `a` over its axes from `first_axis` on, zero-padded to lengths `L`."""
+def _probe_pocketfft():
+    """SciPy's pocketfft binding, when its transforms take an output array.
+
+    `scipy.fft`'s public functions allocate every result; the binding under
+    them writes into a given array, so that block buffers and spectra can
+    live in scratch memory kept between calls (fresh arrays of a few MB cost
+    more in page faults than the transforms themselves). Without it (another
+    SciPy layout) the public functions are used and their results copied.
+    """
+    try:
+        from scipy.fft._pocketfft import pypocketfft as binding
+
+        probe = binding.r2c(np.arange(4, dtype=np.float32), (0,), True, 0,
+                            np.empty(3, np.complex64), 1)
+        back = binding.c2r(probe, (0,), 4, False, 2, np.empty(4, np.float32), 1)
+        ok = np.allclose(back, np.arange(4))
+    except Exception:  # any other layout or signature: use the public API
+        return None
+    return binding if ok else None
+
+
+_pocketfft = _probe_pocketfft()
+
+
+def _spectrum_into(a, axes, real, out, nthreads):
+    """`out` = the FFT of `a` over `axes` (`a` already padded); returns `out`."""
+    if _pocketfft is not None:
+        if real:
+            return _pocketfft.r2c(a, axes, True, 0, out, nthreads)
+        return _pocketfft.c2c(a, axes, True, 0, out, nthreads)
+    out[...] = (sfft.rfftn if real else sfft.fftn)(a, axes=axes, workers=nthreads)
+    return out
+
+
+def _inverse_into(Y, axes, last_length, real, held, nthreads):
+    """Inverse FFT of `Y` over `axes` (normalised), overwriting `Y`.
+
+    Real results go to scratch memory (its buffer appended to `held`);
+    complex ones are computed in place.
+    """
+    if not real:
+        return sfft.ifftn(Y, axes=axes, workers=nthreads, overwrite_x=True)
+    if len(axes) > 1:
+        # all but the last axis in place, then the real transform along it
+        Y = sfft.ifftn(Y, axes=axes[:-1], workers=nthreads, overwrite_x=True)
+    last = axes[-1]
+    if _pocketfft is None:
+        return sfft.irfft(Y, last_length, axis=last, workers=nthreads)
+    out, raw = scratch_array(Y.shape[:last] + (last_length,) + Y.shape[last + 1:],
+                             Y.real.dtype)
+    held.append(raw)
+    return _pocketfft.c2r(Y, (last,), last_length, False, 2, out, nthreads)
+
+
+def _forward(a, L, first_axis, real, nthreads, held):
+    """Spectrum of `a` over its axes from `first_axis` on, zero-padded to lengths `L`.
+
+    Spectra (and padded copies) are built in scratch memory, whose buffers
+    are appended to `held` for the caller to give back.
+    """
     D = len(L)
     axes = tuple(range(first_axis, first_axis + D))
+    lead = a.shape[:first_axis]
+    last_len = L[-1] // 2 + 1 if real else L[-1]
+    spectrum, raw = scratch_array(lead + tuple(L[:-1]) + (last_len,),
+                                  np.result_type(a.dtype, np.complex64))
+    held.append(raw)
     covered = math.prod(a.shape[first_axis:first_axis + D - 1]) / math.prod(L[:-1])
     if D == 1 or covered >= _PRUNE_BELOW:
-        if real:
-            return sfft.rfftn(a, L, axes=axes, workers=nthreads)
-        return sfft.fftn(a, L, axes=axes, workers=nthreads)
+        if a.shape[first_axis:] != tuple(L):
+            padded, raw = scratch_array(lead + tuple(L), a.dtype)
+            held.append(raw)
+            padded[...] = 0
+            padded[tuple(slice(0, n) for n in a.shape)] = a
+            a = padded
+        return _spectrum_into(a, axes, real, spectrum, nthreads)
     # The padding is never transformed along the axes done before it is
-    # added: most of the work of the first passes is saved.
+    # added: most of the work of the first passes is saved; the passes run
+    # in place in the spectrum.
     last = axes[-1]
     if real:
         A = sfft.rfft(a, L[-1], axis=last, workers=nthreads)
     else:
         A = sfft.fft(a, L[-1], axis=last, workers=nthreads)
+    spectrum[...] = 0
+    spectrum[tuple(slice(0, n) for n in A.shape)] = A
     for d in range(D - 2, -1, -1):
-        A = sfft.fft(A, L[d], axis=first_axis + d, workers=nthreads, overwrite_x=True)
-    return np.ascontiguousarray(A)
+        # along axis d only the rows that the earlier axes' data reach
+        part = spectrum[tuple(slice(None) for _ in range(first_axis))
+                        + tuple(slice(0, a.shape[first_axis + e]) for e in range(d))]
+        done = sfft.fft(part, axis=first_axis + d, workers=nthreads, overwrite_x=True)
+        if not np.shares_memory(done, part):
+            part[...] = done
+    return spectrum
 
 
 def _fill_blocks(buf, src, B):
@@ -398,76 +474,92 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     if integer and not _exact_in_float64(S, vt, math.prod(L)):
         return None
 
-    # the kernel in convolution form (flipped), one spectrum per batch element
-    g = vt[(Ellipsis,) + (slice(None, None, -1),) * D].astype(work)
-    G = np.ascontiguousarray(
-        _forward(g.reshape((-1,) + g.shape[nb:]), L, 1, plan.real, nthreads))
+    held = []  # scratch buffers to give back
+    try:
+        # the kernel in convolution form (flipped), one spectrum per batch element
+        g = vt[(Ellipsis,) + (slice(None, None, -1),) * D].astype(work)
+        G = np.ascontiguousarray(
+            _forward(g.reshape((-1,) + g.shape[nb:]), L, 1, plan.real, nthreads, held))
 
-    direct_out = work == result_dtype
-    out = np.empty(out_shape, work)
-    out_t = out.transpose(order)
-    isz = work.itemsize
-    out_strides = [st // isz for st in out_t.strides[nb:]]
-    out_off = np.zeros(1, np.intp)
-    for length, st in zip(out_t.shape[:nb], out_t.strides[:nb]):
-        out_off = (out_off[:, None] + np.arange(length, dtype=np.intp) * (st // isz)).ravel()
+        direct_out = work == result_dtype
+        out = np.empty(out_shape, work)
+        out_t = out.transpose(order)
+        isz = work.itemsize
+        out_strides = [st // isz for st in out_t.strides[nb:]]
+        out_off = np.zeros(1, np.intp)
+        for length, st in zip(out_t.shape[:nb], out_t.strides[:nb]):
+            out_off = (out_off[:, None] + np.arange(length, dtype=np.intp) * (st // isz)).ravel()
 
-    S = S.reshape((-1,) + S.shape[nb:])
-    xmap = _flat_index(xt.shape[:nb], batch_out)
-    gmap = _flat_index(vt.shape[:nb], batch_out)
-    nbx = S.shape[0]
-    by_x = np.argsort(xmap, kind="stable")
-    xmap_sorted = xmap[by_x]
-    fanout = len(xmap) // nbx
+        S = S.reshape((-1,) + S.shape[nb:])
+        xmap = _flat_index(xt.shape[:nb], batch_out)
+        gmap = _flat_index(vt.shape[:nb], batch_out)
+        nbx = S.shape[0]
+        by_x = np.argsort(xmap, kind="stable")
+        xmap_sorted = xmap[by_x]
+        fanout = len(xmap) // nbx
 
-    # Batches of blocks: several batch elements whole, or block rows (along
-    # the first convolved axis) of one batch element.
-    row_elems = math.prod(plan.blocks[1:]) * math.prod(L)
-    budget = max(_CHUNK_ELEMENTS // (1 + fanout), 1)
-    if plan.blocks[0] * row_elems <= budget:
-        x_step, j_step = max(1, budget // (plan.blocks[0] * row_elems)), plan.blocks[0]
-    else:
-        x_step, j_step = 1, max(1, budget // row_elems)
-    x_step = min(x_step, nbx)
-    buf = np.zeros((x_step, j_step) + plan.blocks[1:] + tuple(L), work)
-    Lv = [min(Ld, Bd + kd - 1) for Ld, Bd, kd in zip(L, B, k)]
-    o0, B0, Lv0, m0 = plan.offset[0], B[0], Lv[0], m[0]
-    nfreq = math.prod(L[:-1]) * (L[-1] // 2 + 1 if plan.real else L[-1])
+        # Batches of blocks: several batch elements whole, or block rows (along
+        # the first convolved axis) of one batch element.
+        row_elems = math.prod(plan.blocks[1:]) * math.prod(L)
+        budget = max(_CHUNK_ELEMENTS // (1 + fanout), 1)
+        if plan.blocks[0] * row_elems <= budget:
+            x_step, j_step = max(1, budget // (plan.blocks[0] * row_elems)), plan.blocks[0]
+        else:
+            x_step, j_step = 1, max(1, budget // row_elems)
+        x_step = min(x_step, nbx)
+        # the padding beyond each block is never written: zero once
+        buf, raw = scratch_array((x_step, j_step) + plan.blocks[1:] + tuple(L), work)
+        held.append(raw)
+        buf[...] = 0
+        Lv = [min(Ld, Bd + kd - 1) for Ld, Bd, kd in zip(L, B, k)]
+        o0, B0, Lv0, m0 = plan.offset[0], B[0], Lv[0], m[0]
+        nfreq = math.prod(L[:-1]) * (L[-1] // 2 + 1 if plan.real else L[-1])
 
-    for xa in range(0, nbx, x_step):
-        xe = min(nbx, xa + x_step)
-        sel = by_x[np.searchsorted(xmap_sorted, xa):np.searchsorted(xmap_sorted, xe)]
-        for ja in range(0, plan.blocks[0], j_step):
-            jb = min(plan.blocks[0], ja + j_step)
-            bufv = buf[:xe - xa, :jb - ja]
-            _fill_blocks(bufv, S[xa:xe, ja * B0:jb * B0], B)
-            X = np.ascontiguousarray(_forward(bufv, L, 1 + D, plan.real, nthreads))
-            nblk = math.prod(X.shape[1:1 + D])
-            xin = xmap[sel] - xa
-            in_place = len(sel) == xe - xa and np.array_equal(xin, np.arange(xe - xa))
-            Y = X if in_place else np.empty((len(sel),) + X.shape[1:], X.dtype)
-            x_off = ((xin[:, None] * nblk + np.arange(nblk)) * nfreq).ravel()
-            g_off = np.repeat(gmap[sel] * nfreq, nblk)
-            _in_parts(lambda part, nparts: _direct.spectral_multiply(
-                X.reshape(-1), G.reshape(-1), Y.reshape(-1), x_off, g_off, nfreq, part, nparts),
-                Y.size, nthreads)
-            axes = tuple(range(1 + D, 1 + 2 * D))
-            if plan.real:
-                yb = sfft.irfftn(Y, L, axes=axes, workers=nthreads, overwrite_x=True)
-            else:
-                yb = sfft.ifftn(Y, L, axes=axes, workers=nthreads, overwrite_x=True)
-            # output rows along axis 0 that these blocks reach; rows below
-            # `keep` were reached by the previous batch of blocks too
-            lo0 = 0 if ja == 0 else min(max(ja * B0 - o0, 0), m0)
-            hi0 = m0 if jb == plan.blocks[0] else min(max((jb - 1) * B0 + Lv0 - o0, lo0), m0)
-            keep = lo0 if ja == 0 else min(max((ja - 1) * B0 + Lv0 - o0, lo0), hi0)
-            geometry = [B, L, Lv, plan.offset, [ja] + [0] * (D - 1),
-                        [jb - ja] + list(plan.blocks[1:]), [lo0] + [0] * (D - 1),
-                        [hi0] + list(m[1:]), out_strides]
-            yflat = np.ascontiguousarray(yb).reshape(-1)
-            _in_parts(lambda part, nparts: _direct.overlap_add(
-                yflat, out.reshape(-1), out_off[sel], geometry, keep, part, nparts),
-                len(sel) * math.prod(m), nthreads)
+        for xa in range(0, nbx, x_step):
+            xe = min(nbx, xa + x_step)
+            sel = by_x[np.searchsorted(xmap_sorted, xa):np.searchsorted(xmap_sorted, xe)]
+            for ja in range(0, plan.blocks[0], j_step):
+                jb = min(plan.blocks[0], ja + j_step)
+                bufv = buf[:xe - xa, :jb - ja]
+                _fill_blocks(bufv, S[xa:xe, ja * B0:jb * B0], B)
+                # this batch's spectra and block outputs: scratch given back below
+                batch_held = []
+                X = np.ascontiguousarray(_forward(bufv, L, 1 + D, plan.real, nthreads,
+                                                  batch_held))
+                nblk = math.prod(X.shape[1:1 + D])
+                xin = xmap[sel] - xa
+                in_place = len(sel) == xe - xa and np.array_equal(xin, np.arange(xe - xa))
+                Y = X if in_place else np.empty((len(sel),) + X.shape[1:], X.dtype)
+                x_off = ((xin[:, None] * nblk + np.arange(nblk)) * nfreq).ravel()
+                g_off = np.repeat(gmap[sel] * nfreq, nblk)
+                _in_parts(lambda part, nparts: _direct.spectral_multiply(
+                    X.reshape(-1), G.reshape(-1), Y.reshape(-1), x_off, g_off, nfreq, part, nparts),
+                    Y.size, nthreads)
+                axes = tuple(range(1 + D, 1 + 2 * D))
+                yb = _inverse_into(Y, axes, L[-1], plan.real, batch_held, nthreads)
+                # output rows along axis 0 that these blocks reach; rows below
+                # `keep` were reached by the previous batch of blocks too
+                lo0 = 0 if ja == 0 else min(max(ja * B0 - o0, 0), m0)
+                hi0 = m0 if jb == plan.blocks[0] else min(max((jb - 1) * B0 + Lv0 - o0, lo0), m0)
+                keep = lo0 if ja == 0 else min(max((ja - 1) * B0 + Lv0 - o0, lo0), hi0)
+                geometry = [B, L, Lv, plan.offset, [ja] + [0] * (D - 1),
+                            [jb - ja] + list(plan.blocks[1:]), [lo0] + [0] * (D - 1),
+                            [hi0] + list(m[1:]), out_strides]
+                if plan.nblocks == 1 and nb == 0:
+                    # one transform, no batch: the output is a slice of it
+                    out[...] = yb[(0,) * (1 + D) + tuple(
+                        slice(od, od + md) for od, md in zip(plan.offset, m))].transpose(
+                        [order.index(a) for a in range(D)])
+                else:
+                    yflat = np.ascontiguousarray(yb).reshape(-1)
+                    _in_parts(lambda part, nparts: _direct.overlap_add(
+                        yflat, out.reshape(-1), out_off[sel], geometry, keep, part, nparts),
+                        len(sel) * math.prod(m), nthreads)
+                for raw in batch_held:
+                    scratch.give(raw)
+    finally:
+        for raw in held:
+            scratch.give(raw)
 
     if result_dtype == np.bool_:
         return out > 0.5

@@ -1,12 +1,12 @@
 """Separable convolution: one 1-D pass of the direct kernel per axis."""
 
 import math
-import threading
 
 import numpy as np
 
 from ._validation import (MODES, as_numeric_array, check_boundary, check_choice,
                           check_fillvalue, ordered_axes)
+from ._workspace import scratch
 
 __all__ = ["convolve_separable", "low_rank_terms", "separable_factors"]
 
@@ -240,37 +240,6 @@ def _wrap_scalar(value, dtype):
     return np.array(int(value) % 2**64, dtype=np.uint64).astype(dtype)[()]
 
 
-class _ScratchPool:
-    """Intermediate arrays of pass chains, kept between calls.
-
-    A fresh array costs the operating system's page faults on first touch
-    (for tens of MB, more than a fast pass itself); intermediates are never
-    returned to the caller, so they can be reused. Thread-safe; holds at
-    most `max_bytes` in all.
-    """
-
-    def __init__(self, max_bytes=256 * 2**20):
-        self._lock = threading.Lock()
-        self._free = []
-        self._max_bytes = max_bytes
-
-    def take(self, nbytes):
-        with self._lock:
-            fits = [i for i, b in enumerate(self._free) if b.nbytes >= nbytes]
-            if fits:
-                best = min(fits, key=lambda i: self._free[i].nbytes)
-                return self._free.pop(best)
-        return np.empty(max(nbytes, 1), dtype=np.uint8)
-
-    def give(self, buf):
-        with self._lock:
-            self._free.append(buf)
-            self._free.sort(key=lambda b: -b.nbytes)
-            while sum(b.nbytes for b in self._free) > self._max_bytes:
-                self._free.pop()
-
-
-_scratch = _ScratchPool()
 
 
 def _intermediate_shape(shape, axis, n_in, k, mode):
@@ -313,7 +282,7 @@ def _passes(in1, kernels, axes, mode, bname, fill, workers, result_dtype):
             # intermediate results go to reusable scratch; the last is returned
             nbytes = math.prod(_intermediate_shape(cur.shape, a, cur.shape[a], len(k), mode)) \
                 * compute.itemsize
-            raw = _scratch.take(nbytes)
+            raw = scratch.take(nbytes)
             held.append(raw)
             target = raw[:nbytes].view(compute)
         cur = _convolve_impl(cur, kd, mode, "direct", pass_axes, bname, fill_d, workers, True,
@@ -328,10 +297,10 @@ def _passes(in1, kernels, axes, mode, bname, fill, workers, result_dtype):
                 fill_d = fill_d * np.sum(k, dtype=compute)
         if len(held) > 1:
             # the scratch read by this pass is free again
-            _scratch.give(held.pop(0))
+            scratch.give(held.pop(0))
     result = cur.astype(result_dtype, copy=False)
     for raw in held:
-        _scratch.give(raw)
+        scratch.give(raw)
     return result
 
 

@@ -1,6 +1,10 @@
 """Workspace limit of the im2col method: `set_workspace_limit`, `get_workspace_limit`."""
 
+import math
 import operator
+import threading
+
+import numpy as np
 
 __all__ = ["get_workspace_limit", "set_workspace_limit"]
 
@@ -89,3 +93,48 @@ def get_workspace_limit():
     True
     """
     return _limit
+
+
+class ScratchPool:
+    """Scratch buffers kept between calls (intermediates of separable passes,
+    FFT block buffers and kernel spectra).
+
+    A fresh array costs the operating system's page faults on first touch
+    (for tens of MB, more than a fast pass itself); scratch is never
+    returned to the caller, so it can be reused. `take` gives a uint8
+    buffer of at least `nbytes` bytes, `give` returns it. Thread-safe; holds
+    at most `max_bytes` in all.
+    """
+
+    def __init__(self, max_bytes=256 * 2**20):
+        self._lock = threading.Lock()
+        self._free = []
+        self._max_bytes = max_bytes
+
+    def take(self, nbytes):
+        with self._lock:
+            fits = [i for i, b in enumerate(self._free) if b.nbytes >= nbytes]
+            if fits:
+                best = min(fits, key=lambda i: self._free[i].nbytes)
+                return self._free.pop(best)
+        return np.empty(max(nbytes, 1), dtype=np.uint8)
+
+    def give(self, buf):
+        with self._lock:
+            self._free.append(buf)
+            self._free.sort(key=lambda b: -b.nbytes)
+            while sum(b.nbytes for b in self._free) > self._max_bytes:
+                self._free.pop()
+
+
+scratch = ScratchPool()
+
+
+def scratch_array(shape, dtype):
+    """(array of `shape` and `dtype` on a scratch buffer, the buffer to give back)."""
+    dtype = np.dtype(dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    raw = scratch.take(nbytes + dtype.itemsize)
+    # aligned to the item size, as NumPy's own arrays are
+    start = (-raw.ctypes.data) % dtype.itemsize
+    return raw[start:start + nbytes].view(dtype).reshape(shape), raw

@@ -917,3 +917,37 @@ def test_plan_used_by_correlate_fft(blocked, rng):
     assert plan.block == (7, 7) and plan.blocks == (10, 8) and plan.extend
     assert plan.transform == tuple(scipy_fft.next_fast_len(7 + kd - 1, real=True)
                                    for kd in (5, 4))
+
+
+# ------------------------------------------------ public scipy.fft path, scratch memory
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "int16"])
+@pytest.mark.parametrize("s1,s2,mode", [((40, 50), (9, 31), "same"), ((3000,), (101,), "full"),
+                                        ((12, 14, 10), (5, 7, 3), "valid")])
+def test_public_scipy_fft_path_gives_the_same_results(dtype, s1, s2, mode, rng, monkeypatch):
+    # without the pocketfft binding's output arrays the public functions are used
+    a = make_array(rng, s1, dtype)
+    b = make_array(rng, s2, dtype)
+    for op in ["convolve", "correlate"]:
+        with_binding = getattr(fastconv, op)(a, b, mode, method="fft", boundary="reflect")
+        monkeypatch.setattr(_fft, "_pocketfft", None)
+        public = getattr(fastconv, op)(a, b, mode, method="fft", boundary="reflect")
+        monkeypatch.undo()
+        check_fft(op, a, b, mode, boundary="reflect")
+        assert_fft_close(public, with_binding,
+                         magnitude_bound(op, a, b, mode, None, "reflect") if dtype[0] in "fc"
+                         else None)
+
+
+def test_scratch_memory_is_given_back(rng):
+    from fastconv._workspace import scratch
+
+    a = make_array(rng, (300, 200), "float32")
+    b = make_array(rng, (41, 41), "float32")
+    fastconv.convolve(a, b, "same", method="fft")
+    held = sum(buf.nbytes for buf in scratch._free)
+    for _ in range(3):
+        fastconv.convolve(a, b, "same", method="fft")
+    # the same buffers serve every call: the pool neither grows nor lends them out
+    assert sum(buf.nbytes for buf in scratch._free) == held
