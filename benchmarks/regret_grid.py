@@ -111,13 +111,17 @@ def cases(kind="eval", seed=0):
     rng = np.random.default_rng(seed if kind == "eval" else seed + 1)
     shapes = _eval_shapes() if kind == "eval" else _train_shapes(rng)
     out = []
+    # the training grid also has integers, whose direct sums run in int64
+    dtypes = DTYPES if kind == "eval" else DTYPES + ["int32"]
     for i, (s1, s2, sep) in enumerate(shapes):
-        dtype = DTYPES[i % len(DTYPES)]
-        mode = MODES[(i // len(DTYPES)) % len(MODES)]
+        dtype = dtypes[i % len(dtypes)]
+        mode = MODES[(i // len(dtypes)) % len(MODES)]
         a = rng.standard_normal(s1)
         b = _kernel(rng, s2, sep)
         if dtype.startswith("complex"):
             a = a + 1j * rng.standard_normal(s1)
+        if dtype.startswith("int"):
+            a, b = np.round(a * 100), np.round(b * 100 / max(np.abs(b).max(), 1e-300))
         # a leading axis of length 1 in in1 is a batch axis: kernels broadcast over it
         axes = tuple(range(1, len(s1))) if len(s1) == 3 and s1[0] == 1 else None
         name = (f"{'x'.join(map(str, s1))} * {'x'.join(map(str, s2))}"

@@ -61,8 +61,10 @@ def _direct_features(p):
     out = p.out_size
     rows = out // max(p.m[-1], 1)
     t = _threads(p, rows)
+    # row passes: the kernel's rows slid along output rows; short output
+    # rows leave the vector registers of a pass partly idle
     return [1.0, *_per_dtype(key, out * math.prod(p.k) / t),
-            out * p.compute_dtype.itemsize / t]
+            out * p.compute_dtype.itemsize / t, rows * math.prod(p.k[:-1]) / t]
 
 
 def _separable_features(p, terms):
@@ -122,7 +124,7 @@ def _fft_features(p):
     butterflies, spectra, nbytes, plan_cost = fft_counts(p)
     t = p.nthreads
     return [1.0, butterflies * _FFT_FACTOR[key] / t, spectra * _FFT_FACTOR[key] / t,
-            nbytes / t, plan_cost * _FFT_FACTOR[key] / t]
+            nbytes / t, plan_cost * _FFT_FACTOR[key] / t, float(len(p.k))]
 
 
 def _im2col_features(p):
@@ -153,8 +155,7 @@ def features(p, method, terms=None):
 
 def predict(p, method, terms=None):
     """Predicted seconds of `method` on problem `p`."""
-    feats = features(p, method, terms)
-    return float(np.dot(CONSTANTS[method], feats))
+    return math.fsum(c * f for c, f in zip(CONSTANTS[method], features(p, method, terms)))
 
 
 def _svd_seconds(k):
@@ -239,10 +240,19 @@ def _im2col_guard(p):
 GUARDS = {"fft": _fft_guard, "im2col": _im2col_guard}
 
 
+def _least_fixed_cost(ndim):
+    """The least time any method but direct takes, whatever its size, for
+    `ndim` convolved axes: calls, passes and per-axis costs only."""
+    fft = CONSTANTS["fft"][0] + CONSTANTS["fft"][5] * ndim
+    im2col = CONSTANTS["im2col"][0] + CONSTANTS["im2col"][1]
+    separable = CONSTANTS["separable"][0] * 2
+    return min(fft, im2col, separable)
+
+
 def choose(p):
     """(method, separable terms) with the least predicted time that passes its guard."""
     direct = predict(p, "direct")
-    if direct <= min(CONSTANTS[m][0] for m in CONSTANTS if m != "direct"):
+    if direct <= _least_fixed_cost(len(p.k)):
         # cheaper than the fixed cost of any other method: no need to look further
         return "direct", None
     methods, terms = candidates(p, decompose=False)

@@ -31,41 +31,47 @@ def _rank(rng, shape, r):
 
 # Shapes over which the model picks every method (checked below).
 CASES = [
-    pytest.param((512, 512), lambda rng: rng.random((3, 3)), "same", id="small-kernel"),
-    pytest.param((256, 256), lambda rng: rng.random((61, 61)), "same", id="large-kernel"),
+    pytest.param((512, 512), lambda rng: rng.random((3, 3)), "same", None, id="small-kernel"),
+    pytest.param((256, 256), lambda rng: rng.random((61, 61)), "same", None,
+                 id="large-kernel"),
     pytest.param((256, 300), lambda rng: np.outer(_gaussian(31, 5), _gaussian(31, 5)),
-                 "same", id="gaussian"),
-    pytest.param((256, 300), lambda rng: _rank(rng, (41, 41), 2), "full", id="rank-2"),
-    pytest.param((20000,), lambda rng: rng.random(2000), "full", id="1d-long"),
-    pytest.param((40, 40, 40), lambda rng: rng.random((15, 15, 15)), "valid", id="3d-big"),
-    pytest.param((9, 10), lambda rng: rng.random((2, 3)), "full", id="tiny"),
+                 "same", None, id="gaussian"),
+    pytest.param((256, 300), lambda rng: _rank(rng, (41, 41), 2), "full", None, id="rank-2"),
+    pytest.param((20000,), lambda rng: rng.random(2000), "full", None, id="1d-long"),
+    pytest.param((40, 40, 40), lambda rng: rng.random((15, 15, 15)), "valid", None,
+                 id="3d-big"),
+    pytest.param((9, 10), lambda rng: rng.random((2, 3)), "full", None, id="tiny"),
+    pytest.param((1, 96, 96), lambda rng: rng.random((32, 7, 7)), "same", (1, 2),
+                 id="bank-of-kernels"),
 ]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex64"])
-@pytest.mark.parametrize("shape,make_kernel,mode", CASES)
-def test_auto_equals_direct(shape, make_kernel, mode, dtype, rng):
+@pytest.mark.parametrize("shape,make_kernel,mode,axes", CASES)
+def test_auto_equals_direct(shape, make_kernel, mode, axes, dtype, rng):
     a = make_array(rng, shape, dtype)
     b = np.asarray(make_kernel(rng)).astype(dtype)
-    method = fastconv.choose_conv_method(a, b, mode)
+    method = fastconv.choose_conv_method(a, b, mode, axes=axes)
     assert method in METHODS
     for op in ["convolve", "correlate"]:
         f = getattr(fastconv, op)
-        exp = f(a, b, mode, method="direct")
-        bound = magnitude_bound(op, a, b, mode)
-        assert_conv_close(f(a, b, mode), exp, bound, err_msg=f"{op} auto ({method})",
-                          normwise=True)
-        assert_conv_close(f(a, b, mode, method=method), exp, bound, err_msg=f"{op} {method}",
-                          normwise=True)
+        exp = f(a, b, mode, method="direct", axes=axes)
+        bound = magnitude_bound(op, a, b, mode, axes)
+        assert_conv_close(f(a, b, mode, axes=axes), exp, bound,
+                          err_msg=f"{op} auto ({method})", normwise=True)
+        assert_conv_close(f(a, b, mode, method=method, axes=axes), exp, bound,
+                          err_msg=f"{op} {method}", normwise=True)
 
 
 def test_cases_cover_every_method(rng):
     chosen = set()
     for case in CASES:
-        shape, make_kernel, mode = case.values
-        a = make_array(rng, shape, "float32")
-        chosen.add(fastconv.choose_conv_method(a, make_kernel(rng).astype("float32"), mode))
-    assert chosen >= {"direct", "separable", "fft"}
+        shape, make_kernel, mode, axes = case.values
+        for dtype in ["float32", "float64", "complex64"]:
+            a = make_array(rng, shape, dtype)
+            kernel = np.asarray(make_kernel(rng)).astype(dtype)
+            chosen.add(fastconv.choose_conv_method(a, kernel, mode, axes=axes))
+    assert chosen == METHODS
 
 
 def test_auto_runs_the_chosen_method(rng, monkeypatch):
