@@ -77,7 +77,7 @@ def _check_valid_shapes(in1, in2, conv_axes):
 
 
 def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required,
-                            decompose=True):
+                            decompose=True, max_terms=None):
     """Separable terms of in2 along conv_axes in the result's arithmetic, or None.
 
     One term (the 1-D factors) for a rank-1 kernel; several for a floating
@@ -89,7 +89,7 @@ def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required,
                              "length 1 along the axes that are not convolved")
         return None
     kernel = in2.reshape([in2.shape[a] for a in conv_axes])
-    terms = _separable.low_rank_terms(kernel, result_dtype, decompose)
+    terms = _separable.low_rank_terms(kernel, result_dtype, decompose, max_terms)
     if terms is None:
         if required:
             raise ValueError(
@@ -105,17 +105,13 @@ def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required,
 class _Problem:
     """A validated call reduced to correlation form (see `_prepare`)."""
 
-    __slots__ = ("in1", "in2", "mode", "bname", "fill", "workers", "nthreads", "is_convolve",
-                 "result_dtype", "compute_dtype", "conv_axes", "batch_axes", "batch_out",
-                 "x", "v", "n", "k", "m", "s")
+    __slots__ = ("in1", "in2", "mode", "bname", "fill", "fill_is_zero", "workers", "nthreads",
+                 "is_convolve", "result_dtype", "compute_dtype", "conv_axes", "batch_axes",
+                 "batch_out", "x", "v", "n", "k", "m", "s")
 
     @property
     def out_size(self):
         return math.prod(self.batch_out) * math.prod(self.m)
-
-    @property
-    def fill_is_zero(self):
-        return self.bname == "fill" and not np.any(self.fill)
 
 
 def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):
@@ -193,6 +189,7 @@ def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_conv
 
     p = _Problem()
     p.in1, p.in2, p.mode, p.bname, p.fill = in1, in2, mode, bname, fill
+    p.fill_is_zero = bname == "fill" and not fill.any()
     p.workers, p.nthreads, p.is_convolve = workers, nthreads, is_convolve
     p.result_dtype, p.compute_dtype = result_dtype, _compute_dtype(result_dtype)
     p.conv_axes, p.batch_axes = conv_axes, batch_axes
@@ -366,7 +363,7 @@ _PARAMS_DOC = """
             else by the direct method.
         ``'auto'``
             The method `choose_conv_method` predicts to be fastest for these
-            shapes, dtypes and threads (default). It never picks ``'fft'``
+            shapes and dtypes (default). It never picks ``'fft'``
             for inputs holding a NaN or an infinity, nor for integers beyond
             float64's exact range.
     axes : int or sequence of int, optional
@@ -519,7 +516,7 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
 
     ``method='auto'`` makes the same choice. Without `measure`, a cost model
     of fastconv's own kernels predicts each method's time from the shapes,
-    dtypes, mode, boundary and thread count (operation counts and memory
+    dtypes, mode and boundary (operation counts and memory
     traffic, with constants fitted on this library's benchmarks), after
     guards that look at the values: ``'fft'`` is not chosen for an input
     holding a NaN or an infinity (the FFT would spread it over the whole
@@ -542,7 +539,11 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
     fillvalue : scalar, optional
         As for `convolve`.
     workers : int, optional
-        Number of threads the call will use, as for `convolve`.
+        Number of threads, as for `convolve`: the runs of ``measure=True``
+        use it. The model itself predicts times for a fixed number of
+        threads (2, the count its constants were fitted at) whatever
+        `workers` is, so that ``method='auto'`` makes the same choice for
+        every `workers` and results do not depend on it.
     measure : bool, optional
         If True, run `convolve` with every method that can compute these
         inputs (the guards above still apply), and return the fastest with
@@ -551,7 +552,7 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
     Returns
     -------
     method : str
-        ``'direct'``, ``'separable'`` or ``'fft'``. Convolution and
+        ``'direct'``, ``'separable'``, ``'fft'`` or ``'im2col'``. Convolution and
         correlation cost the same, so the answer holds for both.
     times : dict
         Only with ``measure=True``: the best of several runs, in seconds,

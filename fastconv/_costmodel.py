@@ -21,12 +21,14 @@ wrong or wasteful for these inputs rather than these shapes:
 * ``'im2col'`` for integers whose GEMM sums float64 cannot hold exactly.
 """
 
+import collections
 import math
+import threading
 
 import numpy as np
 
 from . import _fft, _im2col, _separable
-from ._cost_constants import CONSTANTS
+from ._cost_constants import CONSTANTS, FIT_THREADS
 from ._workspace import get_workspace_limit
 
 __all__ = ["choose", "features", "predict", "candidates"]
@@ -44,6 +46,12 @@ def _per_dtype(key, value):
     return [value if k == key else 0.0 for k in _DTYPE_KEYS]
 
 
+# The model predicts times for this many threads, whatever `workers` is: the
+# methods round differently, so a choice that followed `workers` would make
+# results depend on it. The constants were fitted at this thread count.
+MODEL_THREADS = FIT_THREADS
+
+
 def _dtype_key(dtype):
     if dtype.kind in "biu":
         return "i8"
@@ -53,7 +61,7 @@ def _dtype_key(dtype):
 
 def _threads(p, parallel_items):
     """Threads a kernel can keep busy on `parallel_items` independent pieces."""
-    return max(1, min(p.nthreads, parallel_items))
+    return max(1, min(MODEL_THREADS, parallel_items))
 
 
 def _direct_features(p):
@@ -61,10 +69,16 @@ def _direct_features(p):
     out = p.out_size
     rows = out // max(p.m[-1], 1)
     t = _threads(p, rows)
-    # row passes: the kernel's rows slid along output rows; short output
-    # rows leave the vector registers of a pass partly idle
-    return [1.0, *_per_dtype(key, out * math.prod(p.k) / t),
-            out * p.compute_dtype.itemsize / t, rows * math.prod(p.k[:-1]) / t]
+    # Multiply-adds as the vector kernel does them: output rows in whole
+    # 64-byte vectors (a short row leaves lanes idle), one kernel row slid
+    # along an output row per row pass, which has its own set-up cost.
+    lanes = max(1, 64 // p.compute_dtype.itemsize)
+    row_passes = rows * math.prod(p.k[:-1])
+    vector_macs = row_passes * -(-p.m[-1] // lanes) * lanes * p.k[-1]
+    # ... and per plane pass (3-D and up: a kernel plane over an output plane)
+    plane_passes = rows // max(p.m[-2], 1) * math.prod(p.k[:-2]) if len(p.k) > 2 else 0
+    return [1.0, *_per_dtype(key, vector_macs / t),
+            out * p.compute_dtype.itemsize / t, row_passes / t, plane_passes / t]
 
 
 def _separable_features(p, terms):
@@ -122,7 +136,7 @@ def fft_counts(p):
 def _fft_features(p):
     key = _dtype_key(p.compute_dtype)
     butterflies, spectra, nbytes, plan_cost = fft_counts(p)
-    t = p.nthreads
+    t = MODEL_THREADS
     return [1.0, butterflies * _FFT_FACTOR[key] / t, spectra * _FFT_FACTOR[key] / t,
             nbytes / t, plan_cost * _FFT_FACTOR[key] / t, float(len(p.k))]
 
@@ -131,7 +145,7 @@ def _im2col_features(p):
     """Counts of the im2col plan: GEMM calls and flops, lowered and output bytes."""
     x_batch = [p.x.shape[a] for a in p.batch_axes]
     v_batch = [p.v.shape[a] for a in p.batch_axes]
-    plan = _im2col.im2col_plan(x_batch, v_batch, p.k, p.m, p.result_dtype, p.nthreads)
+    plan = _im2col.im2col_plan(x_batch, v_batch, p.k, p.m, p.result_dtype, MODEL_THREADS)
     key = _dtype_key(plan.dtype)
     t = plan.threads
     lowered = plan.positions * plan.taps * (math.prod(x_batch) if plan.merged else plan.groups)
@@ -171,20 +185,47 @@ def _svd_seconds(k):
 SVD_PAYOFF = 5.0
 
 
-def separable_terms_for_auto(p, decompose=True):
+def _separable_eligible(p):
+    """Whether p.in2 is a single kernel whose 1-D passes could cost less."""
+    if len(p.conv_axes) < 2 or any(p.in2.shape[a] != 1 for a in p.batch_axes):
+        return False
+    k = [p.in2.shape[a] for a in p.conv_axes]
+    return sum(kd > 1 for kd in k) >= 2 and math.prod(k) >= 2 * sum(k)
+
+
+def separable_terms_for_auto(p, decompose=True, max_terms=None):
     """Separable terms of p.in2 when a separable run could pay off, else None.
 
-    Without `decompose` only the O(taps) test for rank 1 is made.
+    Without `decompose` only the O(taps) test for rank 1 is made; with it,
+    kernels needing more than `max_terms` terms are refused.
     """
-    if any(p.in2.shape[a] != 1 for a in p.batch_axes):
-        return None
-    k = [p.in2.shape[a] for a in p.conv_axes]
-    if sum(kd > 1 for kd in k) < 2 or math.prod(k) < 2 * sum(k):
+    if not _separable_eligible(p):
         return None
     from ._convolve import _separable_kernel_terms
 
     return _separable_kernel_terms(p.in2, p.conv_axes, p.batch_axes, p.result_dtype,
-                                   required=False, decompose=decompose)
+                                   required=False, decompose=decompose, max_terms=max_terms)
+
+
+# Outcomes of the low-rank test for recent kernels: (kernel copy, result
+# dtype, axes, terms). Users apply one kernel to many inputs; its SVDs need
+# not be repeated. Entries are matched by value, exactly.
+_low_rank_seen = collections.deque(maxlen=16)
+_low_rank_lock = threading.Lock()
+
+
+def _low_rank_terms_cached(p, max_terms):
+    key = (p.result_dtype, tuple(p.conv_axes), max_terms)
+    with _low_rank_lock:
+        seen = list(_low_rank_seen)
+    for kernel, seen_key, terms in seen:
+        if (seen_key == key and kernel.shape == p.in2.shape and kernel.dtype == p.in2.dtype
+                and np.array_equal(kernel, p.in2)):
+            return terms
+    terms = separable_terms_for_auto(p, max_terms=max_terms)
+    with _low_rank_lock:
+        _low_rank_seen.append((p.in2.copy(), key, terms))
+    return terms
 
 
 def candidates(p, decompose=True):
@@ -205,8 +246,11 @@ def _fft_guard(p):
         return False
     if p.result_dtype.kind in "biu":
         return _integer_fft_exact(p)
-    return bool(np.isfinite(p.x).all() and np.isfinite(p.v).all()
-                and (p.bname != "fill" or np.isfinite(p.fill).all()))
+    # a NaN or an infinity makes the sum non-finite (a sum that overflows
+    # does too: then the FFT is declined though it was not needed)
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.sum(p.x)) and np.isfinite(np.sum(p.v))
+                    and (p.bname != "fill" or np.isfinite(p.fill).all()))
 
 
 def _integer_fft_exact(p):
@@ -240,26 +284,68 @@ def _im2col_guard(p):
 GUARDS = {"fft": _fft_guard, "im2col": _im2col_guard}
 
 
-def _least_fixed_cost(ndim):
-    """The least time any method but direct takes, whatever its size, for
-    `ndim` convolved axes: calls, passes and per-axis costs only."""
-    fft = CONSTANTS["fft"][0] + CONSTANTS["fft"][5] * ndim
-    im2col = CONSTANTS["im2col"][0] + CONSTANTS["im2col"][1]
-    separable = CONSTANTS["separable"][0] * 2
-    return min(fft, im2col, separable)
+def _fixed_costs(ndim):
+    """Least time of each method but direct whatever its size, for `ndim`
+    convolved axes: calls, passes and per-axis costs only."""
+    return {"fft": CONSTANTS["fft"][0] + CONSTANTS["fft"][5] * ndim,
+            "im2col": CONSTANTS["im2col"][0] + CONSTANTS["im2col"][1],
+            "separable": CONSTANTS["separable"][0] * 2}
+
+
+_shape_costs = collections.OrderedDict()  # (problem shape key) -> {method: seconds}
+_SHAPE_COSTS_MAX = 512
+_shape_costs_lock = threading.Lock()
+
+
+def _shape_key(p):
+    # n, k, m, s and the batch shapes follow from these
+    return (p.x.shape, p.v.shape, p.mode, tuple(p.conv_axes), p.bname, p.fill_is_zero,
+            p.result_dtype)
+
+
+def _costs_by_shape(p):
+    """Predicted seconds of the methods whose cost depends on shapes only.
+
+    Cached by problem shape: repeated calls on arrays of the same shapes
+    (the usual case) skip the planning. A method whose fixed cost alone
+    exceeds the best prediction so far is not planned (planning an FFT
+    takes tens of microseconds).
+    """
+    key = _shape_key(p)
+    with _shape_costs_lock:
+        costs = _shape_costs.get(key)
+        if costs is not None:
+            _shape_costs.move_to_end(key)
+            return costs
+    costs = {"direct": predict(p, "direct")}
+    fixed = _fixed_costs(len(p.k))
+    for method in sorted(("fft", "im2col"), key=fixed.get):
+        if fixed[method] < min(costs.values()):
+            costs[method] = predict(p, method)
+    with _shape_costs_lock:
+        _shape_costs[key] = costs
+        while len(_shape_costs) > _SHAPE_COSTS_MAX:
+            _shape_costs.popitem(last=False)
+    return costs
 
 
 def choose(p):
     """(method, separable terms) with the least predicted time that passes its guard."""
-    direct = predict(p, "direct")
-    if direct <= _least_fixed_cost(len(p.k)):
-        # cheaper than the fixed cost of any other method: no need to look further
-        return "direct", None
-    methods, terms = candidates(p, decompose=False)
-    costs = {m: direct if m == "direct" else predict(p, m, terms) for m in methods}
-    if terms is None and min(costs.values()) > SVD_PAYOFF * _svd_seconds(p.k):
-        # not an outer product; a sum of a few may still pay for the SVDs
-        terms = separable_terms_for_auto(p)
+    costs = _costs_by_shape(p)
+    best = min(costs, key=costs.get)
+    separable = (_separable_eligible(p)
+                 and costs[best] > _fixed_costs(len(p.k))["separable"])
+    if best == "direct" and not separable:
+        return "direct", None  # the usual case for small kernels: no copy, no sort
+    costs = dict(costs)
+    terms = None
+    if separable:
+        terms = separable_terms_for_auto(p, decompose=False)
+        # not an outer product: a sum of a few may still pay for the SVDs,
+        # if as few as `useful` terms beat the best other method
+        useful = int(costs[best] / predict(p, "separable", [None]))
+        if terms is None and useful >= 2 and costs[best] > SVD_PAYOFF * _svd_seconds(p.k):
+            terms = _low_rank_terms_cached(p, useful)
         if terms is not None:
             costs["separable"] = predict(p, "separable", terms)
     for method in sorted(costs, key=costs.get):

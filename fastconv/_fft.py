@@ -15,6 +15,7 @@ reach it. One block per axis is the plain FFT convolution.
 
 import collections
 import concurrent.futures
+import functools
 import itertools
 import math
 import threading
@@ -82,6 +83,9 @@ def _axis_candidates(N, k, real, itemsize):
 def fft_plan(n, k, m, s, bname, fill_is_zero, complex_work, itemsize=8):
     """How `correlate_fft` computes a problem in correlation form.
 
+    Plans are cached (the search over block lengths takes tens of
+    microseconds, as long as a small convolution).
+
     Parameters
     ----------
     n, k, m, s : sequence of int
@@ -133,6 +137,14 @@ def fft_plan(n, k, m, s, bname, fill_is_zero, complex_work, itemsize=8):
             block, kernel transform and other passes included); for
             comparing plans and methods, not seconds.
     """
+    return _cached_plan(tuple(int(v) for v in n), tuple(int(v) for v in k),
+                        tuple(int(v) for v in m), tuple(int(v) for v in s), bname,
+                        bool(fill_is_zero), bool(complex_work), int(itemsize), _MAX_BLOCK)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_plan(n, k, m, s, bname, fill_is_zero, complex_work, itemsize, max_block):
+    """`fft_plan` for hashable arguments (`max_block`: `_MAX_BLOCK`, in the key)."""
     D = len(n)
     real = not complex_work
     extend = not (bname == "fill" and fill_is_zero) and any(
@@ -165,11 +177,11 @@ def fft_plan(n, k, m, s, bname, fill_is_zero, complex_work, itemsize=8):
         best = min(itertools.product(*cands), key=cost)
     else:  # many axes with many candidates: choose axis by axis
         best = tuple(min(c, key=lambda e: cost((e,))) for c in cands)
-    if _MAX_BLOCK is not None:
+    if max_block is not None:
         capped = []
         for (_, L, B, nb), N, kd in zip(best, length, k):
-            if B > _MAX_BLOCK:
-                B = _MAX_BLOCK
+            if B > max_block:
+                B = max_block
                 nb = -(-N // B)
                 L = _fast(B + kd - 1, real)
             capped.append((nb * L, L, B, nb))

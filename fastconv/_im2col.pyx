@@ -45,8 +45,6 @@ so exact whatever the summation order; otherwise `correlate_im2col` returns
 None and the caller uses the direct method. float16 is computed in float32.
 """
 
-import contextlib
-import threading
 from collections import namedtuple
 
 from cython.parallel cimport prange, threadid
@@ -60,6 +58,7 @@ import numpy as np
 cimport numpy as cnp
 
 from ._direct import BOUNDARY_CODES
+from ._blas import serial_blas
 from ._workspace import get_workspace_limit
 
 cnp.import_array()
@@ -84,6 +83,9 @@ INT_MAX_PY = 2147483647
 # tile about the size of the last-level cache is still hot when the GEMM
 # reads it back, and a few tiles cost only a few thread hand-overs.
 TARGET_TILE_BYTES = 2**20
+# A problem is cut into at least this many tiles (when they keep MIN_TILE_M
+# positions), so that the threads of a large machine share the work evenly.
+TILES_PER_PROBLEM = 64
 # Fewest output positions per tile before the taps are split into chunks.
 MIN_TILE_M = 256
 # Below this many multiply-adds per thread, extra threads cost more than they save.
@@ -361,18 +363,20 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, nthreads=1, workspace_limit=None)
     span = P * Mtot if merged else Mtot
     groups = 1 if merged else P
     isz = work.itemsize
-    threads = max(1, min(int(nthreads), groups * span * N * K // MIN_WORK_PER_THREAD,
-                         limit // isz))
-    slot = max(1, min(limit // threads, TARGET_TILE_BYTES) // isz)
+    # Tiles do not depend on the number of threads: BLAS may sum a product
+    # in another order for another tile shape, and results must not depend
+    # on `workers`. The threads are then as many as the limit has room for.
+    slot = max(1, min(limit, TARGET_TILE_BYTES) // isz)
     # Keep every tap of a position in one tile when at least MIN_TILE_M
     # positions fit; otherwise split the taps (accumulating GEMMs).
     if K * min(span, MIN_TILE_M) <= slot:
         tile_k = K
         tile_m = min(span, slot // K, INT_MAX_PY)
-        if threads > 1:
-            # a few tiles per thread, so that the threads stay busy to the end
-            per_group = -(-4 * threads // groups)
-            tile_m = min(tile_m, max(-(-span // per_group), MIN_TILE_M))
+        # enough tiles for the threads of a large machine to stay busy to the
+        # end, each worth a thread's while
+        tiles = max(1, min(TILES_PER_PROBLEM, groups * span * N * K // MIN_WORK_PER_THREAD))
+        per_group = -(-tiles // groups)
+        tile_m = min(tile_m, max(-(-span // per_group), MIN_TILE_M))
         # (no negative indices in this module: it is compiled with wraparound=False)
         if tile_m >= m[len(m) - 1]:
             tile_m -= tile_m % m[len(m) - 1]  # whole output rows: fewer, longer copies
@@ -383,7 +387,8 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, nthreads=1, workspace_limit=None)
     n_block = min(n_block, INT_MAX_PY)
     tiles_m = -(-span // tile_m)
     tiles_k = -(-K // tile_k)
-    threads = min(threads, groups * tiles_m)
+    threads = max(1, min(int(nthreads), groups * span * N * K // MIN_WORK_PER_THREAD,
+                         groups * tiles_m, limit // (tile_m * tile_k * isz)))
     calls_per_tile = -(-N // n_block)
     per_mac = 8 if work.kind == "c" else 2
     return Im2colPlan(
@@ -393,59 +398,6 @@ def im2col_plan(x_batch, v_batch, k, m, dtype, nthreads=1, workspace_limit=None)
         gemm_shape=(tile_m, n_block, tile_k),
         workspace_bytes=threads * tile_m * tile_k * isz,
         flops=per_mac * groups * span * N * K)
-
-
-# ----------------------------------------------------------------- threads
-
-_blas_libs = None
-_blas_lock = threading.Lock()
-_blas_users = 0
-_blas_limiter = None
-
-
-def _scipy_blas():
-    """threadpoolctl's controller for the BLAS that cython_blas calls (found once).
-
-    That is the BLAS under SciPy's install folder when there is one (wheels
-    bundle their own OpenBLAS), else every BLAS loaded (a shared system BLAS).
-    """
-    global _blas_libs
-    if _blas_libs is None:
-        import os
-
-        import scipy
-        from threadpoolctl import ThreadpoolController
-
-        blas = ThreadpoolController().select(user_api="blas")
-        root = os.path.dirname(os.path.abspath(scipy.__file__))
-        own = [c for c in blas.lib_controllers
-               if os.path.abspath(c.filepath).startswith((root + os.sep, root + ".libs"))]
-        _blas_libs = blas.select(filepath=[c.filepath for c in own]) if own else blas
-    return _blas_libs
-
-
-@contextlib.contextmanager
-def _serial_blas():
-    """BLAS on one thread while any im2col call runs (our threads call it).
-
-    Reference-counted so that concurrent calls from several Python threads
-    restore the original limit only when the last one ends.
-    """
-    global _blas_users, _blas_limiter
-    with _blas_lock:
-        if _blas_users == 0:
-            libs = _scipy_blas()
-            if any(c.num_threads != 1 for c in libs.lib_controllers):
-                _blas_limiter = libs.limit(limits=1)
-        _blas_users += 1
-    try:
-        yield
-    finally:
-        with _blas_lock:
-            _blas_users -= 1
-            if _blas_users == 0 and _blas_limiter is not None:
-                _blas_limiter.restore_original_limits()
-                _blas_limiter = None
 
 
 # ----------------------------------------------------------------- driver
@@ -512,7 +464,7 @@ def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthre
     def ints(seq):
         return np.asarray(seq, dtype=np.intp)
 
-    with _serial_blas():
+    with serial_blas():
         _run_typed(fill_arr, out.reshape(-1), W, A, <size_t>cnp.PyArray_DATA(xt),
                    ints(n), ints(k), ints(m), ints(s), ints(xs), x_off, w_off,
                    math.prod(in_shape), plan.kernels, plan.taps, plan.merged, plan.tile_m,

@@ -3,7 +3,9 @@
 import math
 
 import numpy as np
+import scipy.linalg
 
+from ._blas import serial_blas
 from ._validation import (MODES, as_numeric_array, check_boundary, check_choice,
                           check_fillvalue, ordered_axes)
 from ._workspace import scratch
@@ -51,6 +53,13 @@ def _integer_factors(kernel):
     return factors
 
 
+def _svd(matrix):
+    """Thin SVD, with SciPy's BLAS on one thread (kernels are small matrices,
+    for which threads cost more than they save)."""
+    with serial_blas():
+        return scipy.linalg.svd(matrix, full_matrices=False, check_finite=False)
+
+
 def _outer(vectors):
     """Outer product of 1-D arrays, as an array with one axis per vector."""
     out = vectors[0]
@@ -89,7 +98,7 @@ def _float_factors(kernel, tol):
     vectors = []
     for d in range(work.ndim):
         unfolding = np.moveaxis(work, d, 0).reshape(work.shape[d], -1)
-        u, s, _ = np.linalg.svd(unfolding, full_matrices=False)
+        u, s, _ = _svd(unfolding)
         if s.size > 1 and s[1] > tol * s[0]:
             return None
         vectors.append(u[:, 0])
@@ -147,7 +156,7 @@ def _low_rank_split(tensor, budget, max_terms):
     if tensor.ndim == 1:
         return [[tensor]]
     unfolding = tensor.reshape(tensor.shape[0], -1)
-    u, s, vh = np.linalg.svd(unfolding, full_matrices=False)
+    u, s, vh = _svd(unfolding)
     tails = np.sqrt(np.cumsum((s * s)[::-1])[::-1])  # tails[r]: error of keeping r terms
     rank = next((r for r in range(1, s.size) if tails[r] <= budget / 2), s.size)
     if rank > max_terms:
@@ -163,7 +172,7 @@ def _low_rank_split(tensor, budget, max_terms):
     return terms
 
 
-def low_rank_terms(kernel, dtype=None, decompose=True):
+def low_rank_terms(kernel, dtype=None, decompose=True, max_terms=None):
     """Separable terms whose sum is `kernel`, when fewer 1-D passes pay off.
 
     Parameters
@@ -177,6 +186,9 @@ def low_rank_terms(kernel, dtype=None, decompose=True):
     decompose : bool, optional
         If False, only the O(taps) test for rank 1 through the largest tap
         is made (no SVD): None unless the kernel is an outer product.
+    max_terms : int, optional
+        Refuse (None) a kernel needing more terms than this; by default as
+        many as pay off, ``(prod(kernel.shape) - 1) // sum(kernel.shape)``.
 
     Returns
     -------
@@ -203,7 +215,8 @@ def low_rank_terms(kernel, dtype=None, decompose=True):
     if factors is not None:
         return [[f if work.dtype.kind == "c" else f.real for f in factors]]
     taps, pass_taps = kernel.size, sum(kernel.shape)
-    max_terms = (taps - 1) // pass_taps
+    max_terms = min((taps - 1) // pass_taps,
+                    max_terms if max_terms is not None else taps)
     if not decompose or max_terms < 2:
         return None
     budget = tol * np.linalg.norm(work)
