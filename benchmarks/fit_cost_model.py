@@ -65,13 +65,18 @@ def rows_from(times, seed):
 
 
 def fit(rows):
-    """Constants per method; counts the grid never exercised (say complex128
-    separable passes) take the direct method's constant for the same count,
-    scaled as the method's fitted multiply-adds compare with direct's."""
-    constants, report, unfitted = {}, {}, {}
-    for method, data in rows.items():
+    """Constants per method (separable: cost per pass and a factor on the direct
+    prediction of its passes), with a report of
+    the fit: cases, median and worst |log(predicted / measured)|, worst cases."""
+    constants, report = {}, {}
+    # separable passes are direct runs: fitted as a factor on direct's prediction
+    for method in sorted(rows, key=lambda m: m == "separable"):
+        data = rows[method]
         A = np.array([f for _, f, _ in data], dtype=float)
         t = np.array([s for _, _, s in data])
+        if method == "separable":
+            # (passes, direct-predicted work of the passes): a cost per pass and a factor
+            A = np.column_stack([A[:, 0], A[:, 1:] @ np.array(constants["direct"][1:])])
         # relative error; scale columns so nnls is well conditioned
         scale = np.maximum(np.abs(A / t[:, None]).max(axis=0), 1e-300)
         coef, _ = nnls(A / t[:, None] / scale, np.ones(len(t)))
@@ -79,23 +84,10 @@ def fit(rows):
         pred = A @ coef
         ratio = pred / t
         constants[method] = [float(f"{c:.4g}") for c in coef]
-        report_unfitted = [j for j in range(A.shape[1]) if not A[:, j].any()]
-        unfitted[method] = report_unfitted
         worst = np.argsort(-np.abs(np.log(ratio)))[:3]
         report[method] = (len(t), float(np.median(np.abs(np.log(ratio)))),
                           float(np.max(np.abs(np.log(ratio)))),
                           [(data[i][0], float(ratio[i])) for i in worst])
-    direct = constants.get("direct")
-    for method, columns in unfitted.items():
-        # columns 1-5 are multiply-adds per dtype in direct, separable and im2col
-        columns = [j for j in columns if 1 <= j <= 5]
-        if method in ("direct", "fft") or not direct or not columns:
-            continue
-        fitted = [j for j in range(1, 6) if j not in columns and direct[j] > 0]
-        scale = (sum(constants[method][j] / direct[j] for j in fitted) / len(fitted)
-                 if fitted else 1.0)
-        for j in columns:
-            constants[method][j] = float(f"{direct[j] * scale:.4g}")
     return constants, report
 
 

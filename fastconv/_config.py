@@ -26,6 +26,7 @@ def _config_dict():
         "threads (workers=None)": get_workers(),
         "usable CPUs": _usable_cpus(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "(unset)"),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "(unset)"),
         "compiler": _build_info.compiler,
         "kernel C flags": _build_info.kernel_c_args,
         "SIMD variants compiled": _build_info.simd_variants,

@@ -59,50 +59,59 @@ def _dtype_key(dtype):
         {8: "c8", 16: "c16"}[dtype.itemsize])
 
 
-def _threads(p, parallel_items):
-    """Threads a kernel can keep busy on `parallel_items` independent pieces."""
-    return max(1, min(MODEL_THREADS, parallel_items))
+def _direct_counts(dtype, m, k):
+    """(vector multiply-adds, bytes written, row passes, plane passes) of one
+    run of the direct kernel with outputs `m` and kernel `k` per convolved
+    axis (batch elements folded into `m`'s first axis), per thread.
+
+    Multiply-adds are counted as the vector kernel does them: output rows in
+    whole 64-byte vectors (a short row leaves lanes idle), one kernel row
+    slid along an output row per row pass, which has its own set-up cost,
+    as has each plane pass (3-D and up: a kernel plane over an output plane).
+    """
+    out = math.prod(m)
+    rows = out // max(m[-1], 1)
+    threads = max(1, min(MODEL_THREADS, rows))
+    lanes = max(1, 64 // dtype.itemsize)
+    row_passes = rows * math.prod(k[:-1])
+    vector_macs = row_passes * -(-m[-1] // lanes) * lanes * k[-1]
+    plane_passes = rows // max(m[-2], 1) * math.prod(k[:-2]) if len(k) > 2 else 0
+    return [vector_macs / threads, out * dtype.itemsize / threads, row_passes / threads,
+            plane_passes / threads]
 
 
 def _direct_features(p):
-    key = _dtype_key(p.compute_dtype)
-    out = p.out_size
-    rows = out // max(p.m[-1], 1)
-    t = _threads(p, rows)
-    # Multiply-adds as the vector kernel does them: output rows in whole
-    # 64-byte vectors (a short row leaves lanes idle), one kernel row slid
-    # along an output row per row pass, which has its own set-up cost.
-    lanes = max(1, 64 // p.compute_dtype.itemsize)
-    row_passes = rows * math.prod(p.k[:-1])
-    vector_macs = row_passes * -(-p.m[-1] // lanes) * lanes * p.k[-1]
-    # ... and per plane pass (3-D and up: a kernel plane over an output plane)
-    plane_passes = rows // max(p.m[-2], 1) * math.prod(p.k[:-2]) if len(p.k) > 2 else 0
-    return [1.0, *_per_dtype(key, vector_macs / t),
-            out * p.compute_dtype.itemsize / t, row_passes / t, plane_passes / t]
+    batch = math.prod(p.batch_out)
+    macs, nbytes, rows, planes = _direct_counts(p.compute_dtype, [batch * p.m[0]] + p.m[1:],
+                                                p.k)
+    return [1.0, *_per_dtype(_dtype_key(p.compute_dtype), macs), nbytes, rows, planes]
 
 
 def _separable_features(p, terms):
-    """Counts of the 1-D passes: per term, one pass per convolved axis, in order."""
-    key = _dtype_key(p.compute_dtype)
-    itemsize = p.compute_dtype.itemsize
+    """Counts of the 1-D passes (per term, one direct pass per convolved axis,
+    in order), as `_direct_features` counts one direct run."""
     shape = [max(a, b) for a, b in zip(p.in1.shape, p.in2.shape)]
     for ax in p.conv_axes:
         shape[ax] = p.in1.shape[ax]
-    calls = macs = nbytes = 0.0
     k = [p.in2.shape[a] for a in p.conv_axes]
+    batch = math.prod(shape[a] for a in p.batch_axes)
+    totals = [0.0] * 4
     for _ in range(len(terms)):
         cur = list(shape)
-        for ax, kd in zip(p.conv_axes, k):
+        for i, (ax, kd) in enumerate(zip(p.conv_axes, k)):
             if p.mode == "full":
                 cur[ax] = cur[ax] + kd - 1
             elif p.mode == "valid":
                 cur[ax] = abs(cur[ax] - kd) + 1
-            size = math.prod(cur)
-            t = _threads(p, size // max(cur[-1], 1))
-            calls += 1
-            macs += size * kd / t
-            nbytes += size * itemsize / t
-    return [calls, *_per_dtype(key, macs), nbytes]
+            m = [cur[a] for a in p.conv_axes]
+            m[0] *= batch
+            pass_k = [1] * len(k)
+            pass_k[i] = kd
+            totals = [t + c for t, c in zip(totals, _direct_counts(p.compute_dtype, m, pass_k))]
+    calls = len(terms) * len(k)
+    # the sums of the terms' outputs: one more output written per extra term
+    totals[1] += (len(terms) - 1) * p.out_size * p.compute_dtype.itemsize / MODEL_THREADS
+    return [calls, *_per_dtype(_dtype_key(p.compute_dtype), totals[0]), *totals[1:]]
 
 
 def _fft_plan(p):
@@ -168,8 +177,19 @@ def features(p, method, terms=None):
 
 
 def predict(p, method, terms=None):
-    """Predicted seconds of `method` on problem `p`."""
-    return math.fsum(c * f for c, f in zip(CONSTANTS[method], features(p, method, terms)))
+    """Predicted seconds of `method` on problem `p`.
+
+    Separable passes are runs of the direct kernel: their work is predicted
+    with the direct constants times a fitted factor, plus a fitted cost per
+    pass (the training grid has too few separable kernels to fit constants
+    of their own for every count).
+    """
+    feats = features(p, method, terms)
+    if method == "separable":
+        per_pass, scale = CONSTANTS["separable"]
+        return per_pass * feats[0] + scale * math.fsum(
+            c * f for c, f in zip(CONSTANTS["direct"][1:], feats[1:]))
+    return math.fsum(c * f for c, f in zip(CONSTANTS[method], feats))
 
 
 def _svd_seconds(k):

@@ -326,3 +326,17 @@ def test_omp_num_threads_is_honoured():
     ref = reference_convolve(np.arange(40.0).reshape(5, 8), np.ones((2, 3)), "same")
     expected = float(ref.sum())
     assert out == f"{expected} True"
+
+
+@pytest.mark.parametrize("preset", [None, "active", "passive"])
+def test_import_sets_passive_wait_policy_unless_chosen(preset, tmp_path):
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if preset is not None:
+        env["OMP_WAIT_POLICY"] = preset
+    code = "import os, fastconv; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out == (preset or "passive")
