@@ -58,7 +58,10 @@ def rows_from(times, seed):
         if case["name"] not in times:
             continue
         p, terms = _problem(case)
+        methods, _ = _costmodel.candidates(p)
         for method, seconds in times[case["name"]].items():
+            if method not in methods:
+                continue  # timed by an older candidate rule
             rows.setdefault(method, []).append(
                 (case["name"], _costmodel.features(p, method, terms), seconds))
     return rows

@@ -143,7 +143,8 @@ def time_methods(case, methods, rounds, budget=1.0, sample=2e-3):
 
     Every sample times ``number`` calls in a row, enough for the fastest
     method to take about `sample` seconds, so that calls of microseconds
-    are not lost in the timer's and the cache's noise (as asv and timeit do).
+    are not lost in the timer's and the cache's noise (as asv and timeit do),
+    after one untimed call of the same method.
     """
     a, b, mode, axes = case["in1"], case["in2"], case["mode"], case["axes"]
     calls = {m: (lambda m=m: fastconv.convolve(a, b, mode, method=m, axes=axes))
@@ -158,7 +159,13 @@ def time_methods(case, methods, rounds, budget=1.0, sample=2e-3):
     samples = {m: [] for m in calls}
     start = time.perf_counter()
     for r in range(rounds):
-        for m, call in calls.items():
+        # the order rotates; each sample follows an untimed call of its own
+        # method, so that no method is timed just after another's large run
+        # (its caches, pages and threads then belong to the other method)
+        names = list(calls)
+        for m in names[r % len(names):] + names[:r % len(names)]:
+            call = calls[m]
+            call()
             t0 = time.perf_counter()
             for _ in range(number):
                 call()

@@ -546,7 +546,9 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
         every `workers` and results do not depend on it.
     measure : bool, optional
         If True, run `convolve` with every method that can compute these
-        inputs (the guards above still apply), and return the fastest with
+        inputs (the guards above still apply; ``'im2col'`` is tried for
+        banks of kernels, several kernels broadcast over one input, where its
+        matrix products have several columns), and return the fastest with
         the times. Default False.
 
     Returns

@@ -248,9 +248,16 @@ def _low_rank_terms_cached(p, max_terms):
     return terms
 
 
+def _kernel_bank(p):
+    """Whether several kernels share an input (im2col's matrix products then
+    have several columns; for one kernel they are matrix-vector products,
+    where the direct kernel does the same work without the lowering)."""
+    return any(p.v.shape[a] > 1 and p.x.shape[a] == 1 for a in p.batch_axes)
+
+
 def candidates(p, decompose=True):
     """Methods that can compute `p`, with the separable terms (or None)."""
-    methods = ["direct", "fft", "im2col"]
+    methods = ["direct", "fft"] + (["im2col"] if _kernel_bank(p) else [])
     terms = separable_terms_for_auto(p, decompose)
     if terms is not None:
         methods.append("separable")
@@ -339,7 +346,8 @@ def _costs_by_shape(p):
             return costs
     costs = {"direct": predict(p, "direct")}
     fixed = _fixed_costs(len(p.k))
-    for method in sorted(("fft", "im2col"), key=fixed.get):
+    others = ("fft", "im2col") if _kernel_bank(p) else ("fft",)
+    for method in sorted(others, key=fixed.get):
         if fixed[method] < min(costs.values()):
             costs[method] = predict(p, method)
     with _shape_costs_lock:

@@ -117,7 +117,12 @@ def test_measure_returns_fastest_with_times(rng):
     a = make_array(rng, (128, 128), "float32")
     b = make_array(rng, (9, 9), "float32")
     method, times = fastconv.choose_conv_method(a, b, "same", measure=True)
-    assert set(times) == {"direct", "fft", "im2col"}
+    # im2col is a candidate for banks of kernels only
+    assert set(times) == {"direct", "fft"}
+    bank = make_array(rng, (16, 5, 5), "float32")
+    method, times = fastconv.choose_conv_method(a[None], bank, "same", axes=(1, 2),
+                                                measure=True)
+    assert set(times) == {"direct", "fft", "im2col"} and method == min(times, key=times.get)
     assert method == min(times, key=times.get)
     assert all(isinstance(t, float) and t > 0 for t in times.values())
 

@@ -330,9 +330,6 @@ def test_omp_num_threads_is_honoured():
 
 @pytest.mark.parametrize("preset", [None, "active", "passive"])
 def test_import_sets_passive_wait_policy_unless_chosen(preset, tmp_path):
-    import subprocess
-    import sys
-
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset is not None:
         env["OMP_WAIT_POLICY"] = preset
