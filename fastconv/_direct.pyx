@@ -87,8 +87,11 @@ cdef enum:
     # pieces (multiples of every micro-kernel vector width).
     EDGE = 64
     EDGE_ALIGN = 16
-    # Below this many multiply-adds per thread, extra threads cost more than they save.
-    MIN_WORK_PER_THREAD = 262144
+    # Below this many multiply-adds per thread, extra threads cost more than they
+    # save: waking a sleeping thread (OMP_WAIT_POLICY=passive, fastconv's
+    # default) takes tens of microseconds. Measured on 2 cores: 512^2 * 5x5
+    # (6.6M) breaks even, 1024^2 * 3x3 (9.4M) gains 1.3x from a second thread.
+    MIN_WORK_PER_THREAD = 1 << 22
 
 
 def openmp_enabled():
