@@ -35,6 +35,26 @@ MIXED_PAIRS = [
 ]
 
 MODES = ["full", "same", "valid"]
+
+# (in1 shape, in2 shape) over which every method is checked against the direct
+# one and the reference: 1-D to 4-D, even kernels, kernels larger than the input
+# along some or all axes.
+METHOD_GRID_SHAPES = [
+    pytest.param((10,), (3,), id="1d-10_3"),
+    pytest.param((9,), (4,), id="1d-9_4even"),
+    pytest.param((1,), (1,), id="1d-1_1"),
+    pytest.param((4,), (9,), id="1d-bigkernel"),
+    pytest.param((7, 6), (3, 2), id="2d-7x6_3x2"),
+    pytest.param((5, 4), (6, 7), id="2d-bigkernel"),
+    pytest.param((5, 8), (6, 3), id="2d-crossed"),
+    pytest.param((4, 5, 6), (2, 3, 3), id="3d"),
+    pytest.param((3, 4, 2, 5), (2, 1, 2, 3), id="4d"),
+]
+
+# (dtype, fillvalue, the value it becomes in that dtype): a fill value is cast
+# to the result dtype before it is used
+INTEGER_FILL_CASTS = [("int16", 2.7, 2), ("int16", -2.7, -2), ("int8", 1000, -24),
+                      ("uint8", 3.9, 3), ("bool", 2.5, True)]
 BOUNDARIES = ["fill", "wrap", "symm", "reflect", "mirror", "nearest"]
 
 # relative tolerance, applied to sum_j |x_j||w_j| (elementwise bound), by result dtype

@@ -19,6 +19,8 @@ import scipy.fft as scipy_fft
 
 import fastconv
 from _helpers import (
+    INTEGER_FILL_CASTS,
+    METHOD_GRID_SHAPES,
     LAYOUTS,
     conv_axes_of,
     fill_for,
@@ -101,20 +103,8 @@ def check_every_mode_and_boundary(a, b, axes=None):
 
 # ======================================================= modes x boundaries x shapes
 
-SHAPES = [
-    pytest.param((10,), (3,), id="1d-10_3"),
-    pytest.param((9,), (4,), id="1d-9_4even"),
-    pytest.param((1,), (1,), id="1d-1_1"),
-    pytest.param((4,), (9,), id="1d-bigkernel"),
-    pytest.param((7, 6), (3, 2), id="2d-7x6_3x2"),
-    pytest.param((5, 4), (6, 7), id="2d-bigkernel"),
-    pytest.param((5, 8), (6, 3), id="2d-crossed"),
-    pytest.param((4, 5, 6), (2, 3, 3), id="3d"),
-    pytest.param((3, 4, 2, 5), (2, 1, 2, 3), id="4d"),
-]
 
-
-@pytest.mark.parametrize("s1,s2", SHAPES)
+@pytest.mark.parametrize("s1,s2", METHOD_GRID_SHAPES)
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 def test_matches_direct_all_modes_boundaries(dtype, s1, s2, rng):
     a = make_array(rng, s1, dtype)
@@ -420,8 +410,7 @@ def test_int16_wide_exact(rng):
 
 @pytest.mark.parametrize(
     "dtype,fillvalue,cast",
-    [("int16", 2.7, 2), ("int16", -2.7, -2), ("int8", 1000, -24), ("uint8", 3.9, 3),
-     ("bool", 2.5, True)],
+    INTEGER_FILL_CASTS,
 )
 def test_integer_fillvalue_cast_first(dtype, fillvalue, cast, rng):
     a = make_array(rng, (6, 5), dtype)

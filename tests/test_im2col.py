@@ -21,6 +21,7 @@ import pytest
 import fastconv
 from fastconv import _direct, _im2col
 from _helpers import (
+    METHOD_GRID_SHAPES,
     ALL_DTYPES,
     BOUNDARIES,
     LAYOUTS,
@@ -71,18 +72,8 @@ def check(op, in1, in2, mode="full", axes=None, boundary="fill", fillvalue=0, **
 
 # ======================================================= modes x boundaries x dtypes x ndim
 
-SHAPES = [
-    pytest.param((10,), (3,), id="1d"),
-    pytest.param((9,), (4,), id="1d-even"),
-    pytest.param((4,), (9,), id="1d-bigkernel"),
-    pytest.param((7, 6), (3, 2), id="2d"),
-    pytest.param((5, 8), (6, 3), id="2d-crossed"),
-    pytest.param((4, 5, 6), (2, 3, 3), id="3d"),
-    pytest.param((3, 4, 2, 5), (2, 1, 2, 3), id="4d"),
-]
 
-
-@pytest.mark.parametrize("s1,s2", SHAPES)
+@pytest.mark.parametrize("s1,s2", METHOD_GRID_SHAPES)
 @pytest.mark.parametrize("dtype", ALL_DTYPES)
 def test_all_modes_boundaries(dtype, s1, s2, rng):
     a = make_array(rng, s1, dtype)

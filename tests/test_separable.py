@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import fastconv
 from _helpers import (
+    INTEGER_FILL_CASTS,
     LAYOUT_DTYPES,
     conv_axes_of,
     fill_for,
@@ -229,8 +230,7 @@ def test_convolve_separable_integer_overflow_wraps(dtype, boundary, rng):
 
 @pytest.mark.parametrize(
     "dtype,fillvalue,cast",
-    [("int16", 2.7, 2), ("int16", -2.7, -2), ("int8", 1000, -24), ("uint8", 3.9, 3),
-     ("bool", 2.5, True)],
+    INTEGER_FILL_CASTS,
 )
 def test_convolve_separable_integer_fillvalue_is_cast_first(dtype, fillvalue, cast, rng):
     # the fill value is cast to the result dtype before it is used (2.7 -> 2), and the
