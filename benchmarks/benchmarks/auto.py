@@ -7,13 +7,11 @@ cases where different methods win; ``benchmarks/regret_grid.py`` runs the
 full grid of shapes.
 """
 
-import time
-
 import numpy as np
 
 import fastconv
 
-from .common import n_cpus
+from .common import n_cpus, warm_up
 
 THREADS = min(2, n_cpus())
 
@@ -61,10 +59,7 @@ class AutoVersusMethods:
         x, k, mode = _case(case)
         x, k = x.astype(np.float32), k.astype(np.float32)
         self.fn = lambda: fastconv.convolve(x, k, mode, method=method, workers=THREADS)
-        end = time.perf_counter() + 0.05
-        self.fn()
-        while time.perf_counter() < end:
-            self.fn()
+        warm_up(self.fn, 0.05)
 
     def time_convolve(self, case, method):
         self.fn()

@@ -43,6 +43,21 @@ def loadavg():
         return "n/a"
 
 
+def warm_up(call, seconds=0.02, most=None):
+    """Call `call` until `seconds` have passed: at least once, at most `most` times.
+
+    Run at the end of a ``setup``, so that the first timed call does not pay
+    for page faults, plans and sleeping threads.
+    """
+    t_end = time.perf_counter() + seconds
+    count = 0
+    while True:
+        call()
+        count += 1
+        if time.perf_counter() > t_end or (most is not None and count >= most):
+            return
+
+
 def timed(fn):
     """(seconds, result) of one call of `fn`."""
     t0 = time.perf_counter()

@@ -8,14 +8,12 @@ The large-kernel workloads of the "other algorithms" issue: 2-D float32
 the other suites do.
 """
 
-import time
-
 import numpy as np
 import scipy.signal
 
 import fastconv
 
-from .common import n_cpus
+from .common import n_cpus, warm_up
 
 THREADS = min(2, n_cpus())
 
@@ -41,10 +39,7 @@ class FFTConvolve:
             self.fn = lambda: fn(x, k, mode)
         else:
             self.fn = lambda: fastconv.convolve(x, k, mode, method="fft", workers=THREADS)
-        end = time.perf_counter() + 0.05
-        self.fn()
-        while time.perf_counter() < end:
-            self.fn()
+        warm_up(self.fn, 0.05)
 
     def time_fft(self, case, peer):
         self.fn()

@@ -8,13 +8,11 @@ when installed, by ``torch.nn.functional.conv2d``. ``setup`` ends with a few
 untimed calls, as the other suites do.
 """
 
-import time
-
 import numpy as np
 
 import fastconv
 
-from .common import n_cpus, safe_import
+from .common import n_cpus, safe_import, warm_up
 
 torch = safe_import("torch")
 
@@ -56,10 +54,7 @@ class KernelBank:
             t_w = torch.from_numpy(np.ascontiguousarray(flipped[:, np.newaxis]))
             pad = tuple(s // 2 for s in kshape[1:])
             self.fn = lambda: conv(t_img, t_w, padding=pad)
-        end = time.perf_counter() + 0.05
-        self.fn()
-        while time.perf_counter() < end:
-            self.fn()
+        warm_up(self.fn, 0.05)
 
     def time_bank(self, case, peer):
         self.fn()

@@ -26,14 +26,12 @@ suite only times.
 """
 
 import os
-import time
-
 import numpy as np
 import scipy.ndimage
 
 import fastconv
 
-from .common import safe_import
+from .common import safe_import, warm_up
 
 cv2 = safe_import("cv2")
 
@@ -64,15 +62,6 @@ def _data(shape, seed=1234):
     """Seeded standard-normal float32 array."""
     return np.random.default_rng(seed).standard_normal(shape,
                                                        dtype=np.float32)
-
-
-def _warm(call, seconds=0.02, most=10):
-    """Call `call` until `seconds` have passed (at least once, at most `most`)."""
-    t_end = time.perf_counter() + seconds
-    for _ in range(most):
-        call()
-        if time.perf_counter() > t_end:
-            break
 
 
 def _need_pool():
@@ -138,7 +127,7 @@ class PoolNCHW:
     def setup(self, case, peer):
         self.x = _data(NCHW)
         self.call = _nchw_call(case, peer, self.x)
-        _warm(self.call)
+        warm_up(self.call, most=10)
 
     def time_pool(self, case, peer):
         self.call()
@@ -156,7 +145,7 @@ class SlidingMax:
     def setup(self, window, peer):
         self.img = _data(IMAGE)
         self.call = _sliding_max_call(window, peer, self.img)
-        _warm(self.call)
+        warm_up(self.call, most=10)
 
     def time_sliding_max(self, window, peer):
         self.call()
@@ -181,7 +170,7 @@ class AdaptivePool:
                          "max": "adaptive_max_pool2d"}[op])
             tx = torch.from_numpy(self.x)
             self.call = lambda: f(tx, 7)
-        _warm(self.call)
+        warm_up(self.call, most=10)
 
     def time_adaptive_pool(self, op, peer):
         self.call()
@@ -205,7 +194,7 @@ class PoolThreads:
         else:
             self.x = _data(NCHW)
             self.call = _nchw_call(case, "fastconv", self.x, workers)
-        _warm(self.call)
+        warm_up(self.call, most=10)
 
     def time_workers(self, case, workers):
         self.call()
@@ -234,7 +223,7 @@ class PoolOps:
         if op == "lp":
             kw["p"] = 2
         self.k, self.kw = k, kw
-        _warm(lambda: self.time_op(op, case))
+        warm_up(lambda: self.time_op(op, case), most=10)
 
     def time_op(self, op, case):
         fastconv.pool(self.x, self.k, **self.kw)

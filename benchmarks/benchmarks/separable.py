@@ -8,24 +8,15 @@ kernel). 'same' mode, zero boundary. ``setup`` ends with about 20 ms of
 untimed calls, as the other suites do.
 """
 
-import time
-
 import numpy as np
 import scipy.signal
 
 import fastconv
 
-from .common import n_cpus, safe_import
+from .common import n_cpus, safe_import, warm_up
 
 cv2 = safe_import("cv2")
 THREADS = min(2, n_cpus())
-
-
-def _warm(fn):
-    end = time.perf_counter() + 0.02
-    fn()
-    while time.perf_counter() < end:
-        fn()
 
 
 class SeparableGaussian:
@@ -54,7 +45,7 @@ class SeparableGaussian:
         else:
             self.fn = lambda: fastconv.convolve_separable(self.x, [self.g, self.g], mode="same",
                                                           workers=THREADS)
-        _warm(self.fn)
+        warm_up(self.fn)
 
     def time_separable(self, taps, peer):
         self.fn()
