@@ -154,10 +154,11 @@ def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_conv
                 f"equal or 1 to broadcast): {in1.shape} and {in2.shape}"
             )
 
+    fill_is_zero = bname == "fill" and not fill.any()
     swapped = False
     if mode == "valid":
         swapped = not _check_valid_shapes(in1, in2, conv_axes)
-    elif mode == "full" and bname == "fill" and fill == 0:
+    elif mode == "full" and fill_is_zero:
         # With a zero extension the full output is symmetric in the inputs:
         # run the kernel over the larger one (as SciPy does), since the
         # direct method costs (input size) x (kernel size) x (fraction of the
@@ -189,7 +190,7 @@ def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_conv
 
     p = _Problem()
     p.in1, p.in2, p.mode, p.bname, p.fill = in1, in2, mode, bname, fill
-    p.fill_is_zero = bname == "fill" and not fill.any()
+    p.fill_is_zero = fill_is_zero
     p.workers, p.nthreads, p.is_convolve = workers, nthreads, is_convolve
     p.result_dtype, p.compute_dtype = result_dtype, _compute_dtype(result_dtype)
     p.conv_axes, p.batch_axes = conv_axes, batch_axes

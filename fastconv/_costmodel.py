@@ -115,9 +115,7 @@ def _separable_features(p, terms):
 
 
 def _fft_plan(p):
-    complex_work = p.compute_dtype.kind == "c"
-    itemsize = 4 if p.compute_dtype in (np.float32, np.complex64, np.float16) else 8
-    return _fft.fft_plan(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero, complex_work, itemsize)
+    return _fft.plan_for(p.n, p.k, p.m, p.s, p.bname, p.fill_is_zero, p.result_dtype)
 
 
 def fft_counts(p):
@@ -285,19 +283,14 @@ def _integer_fft_exact(p):
     from the input's: each sample appears at most once per period of the
     extension, and fill samples add their own."""
     plan = _fft_plan(p)
-    x = p.x.astype(np.float64)
-    norm2 = float(np.sum(x * x))
+    norm2 = _fft._norm2(p.x) ** 2
     if plan.extend:
         if p.bname == "fill":
             extra = math.prod(plan.source_len) - math.prod(p.n)
             norm2 += float(p.fill) ** 2 * max(extra, 0)
         else:
             norm2 *= math.prod(-(-ln // nd) + 1 for ln, nd in zip(plan.source_len, p.n))
-    v = p.v.astype(np.float64)
-    eps = np.finfo(np.float64).eps
-    nfft = math.prod(plan.transform)
-    return (8 * eps * max(1.0, math.log2(max(nfft, 2)))
-            * math.sqrt(norm2) * math.sqrt(float(np.sum(v * v)))) < 0.5
+    return _fft.exact_bound_holds(math.sqrt(norm2), _fft._norm2(p.v), math.prod(plan.transform))
 
 
 def _im2col_guard(p):

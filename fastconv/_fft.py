@@ -284,18 +284,25 @@ def _extended(xt, nb, starts, lengths, bname, fill, dtype):
     return E
 
 
-def _exact_in_float64(x, v, nfft):
-    """Whether float64 FFTs of these integers round back to the exact sums.
+def exact_bound_holds(norm_x, norm_v, nfft):
+    """Whether float64 FFTs of integer data with these 2-norms round back to
+    the exact sums.
 
     The error of an FFT convolution is about eps * log2(N) * |x|_2 * |v|_2;
     with a safety factor of 8 it must stay below 1/2.
     """
-    xf = np.abs(x.astype(np.float64))
-    norm_x = math.sqrt(float(np.sum(xf * xf)))
-    vf = np.abs(v.astype(np.float64))
-    norm_v = math.sqrt(float(np.sum(vf * vf)))
     eps = np.finfo(np.float64).eps
     return 8 * eps * max(1.0, math.log2(max(nfft, 2))) * norm_x * norm_v < 0.5
+
+
+def _norm2(a):
+    a = np.abs(a.astype(np.float64))
+    return math.sqrt(float(np.sum(a * a)))
+
+
+def _exact_in_float64(x, v, nfft):
+    """Whether float64 FFTs of these integers round back to the exact sums."""
+    return exact_bound_holds(_norm2(x), _norm2(v), nfft)
 
 
 # Transform the last axis before padding the others when the data covers
@@ -438,6 +445,14 @@ def _fill_blocks(buf, src, B):
             buf[tuple(index)] = 0
 
 
+def plan_for(n, k, m, s, bname, fill_is_zero, result_dtype):
+    """`fft_plan` of a problem whose result has dtype `result_dtype`."""
+    work = _work_dtype(result_dtype)
+    complex_work = work.kind == "c"
+    return fft_plan(n, k, m, s, bname, fill_is_zero, complex_work,
+                    work.itemsize // (2 if complex_work else 1))
+
+
 def _work_dtype(result_dtype):
     if result_dtype.kind == "c":
         return result_dtype.newbyteorder("=")
@@ -465,9 +480,7 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     integer = result_dtype.kind in "biu"
     work = _work_dtype(result_dtype)
     complex_work = work.kind == "c"
-    fill_is_zero = bname == "fill" and fill == 0
-    plan = fft_plan(n, k, m, s, bname, fill_is_zero, complex_work,
-                    work.itemsize // (2 if complex_work else 1))
+    plan = plan_for(n, k, m, s, bname, bname == "fill" and fill == 0, result_dtype)
 
     order = list(batch_axes) + list(conv_axes)
     nb = len(batch_axes)
