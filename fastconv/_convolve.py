@@ -370,8 +370,8 @@ _PARAMS_DOC = """
     axes : int or sequence of int, optional
         Axes along which to @verb@; default all axes. Along the other axes
         the input lengths must be equal or 1, and they broadcast, as in
-        `scipy.signal.fftconvolve`. Unlike `scipy.signal.fftconvolve`, an
-        axis of length 1 listed here is convolved like any other.
+        SciPy's FFT convolution (see See Also). Unlike there, an axis of
+        length 1 listed here is convolved like any other.
     boundary : {'fill', 'wrap', 'symm', 'reflect', 'mirror', 'nearest'}, optional
         How `in1` is extended beyond its edges (``mode='valid'`` never
         reads the extension):
@@ -387,10 +387,10 @@ _PARAMS_DOC = """
         ``nearest``
             ``a a a | a b c d | d d d``.
 
-        In 2-D, ``fill``, ``wrap`` and ``symm`` give the results of
-        `scipy.signal.convolve2d`; ``reflect``, ``mirror``, ``nearest`` and
-        ``wrap`` follow `scipy.ndimage`, repeating periodically when the
-        extension is longer than the input.
+        In 2-D, ``fill``, ``wrap`` and ``symm`` give the results of SciPy's
+        2-D convolution; ``reflect``, ``mirror``, ``nearest`` and ``wrap``
+        follow SciPy's n-dimensional image filters, repeating periodically
+        when the extension is longer than the input (see See Also).
     fillvalue : scalar, optional
         Value of `in1` outside its edges when ``boundary='fill'``;
         default 0. Cast to the result dtype.
@@ -420,9 +420,9 @@ _PARAMS_DOC = """
     -----
     Integer inputs give an integer result equal to SciPy's: the sums are
     computed exactly modulo ``2**64`` and reduced to the result type, so an
-    overflow wraps around exactly as ``scipy.signal.@name2@`` with
-    ``method='direct'`` does. Boolean inputs give a boolean result (the
-    logical OR of the ANDs, as `numpy.convolve` gives in 1-D). float16
+    overflow wraps around exactly as SciPy's direct method does. Boolean
+    inputs give a boolean result (the logical OR of the ANDs, as NumPy's
+    1-D convolution gives). float16
     inputs are computed in float32 and the result rounded to float16.
     Inputs are never modified; any memory layout and byte order is accepted.
 """
@@ -443,15 +443,19 @@ convolve.__doc__ = (
 
     Computes ``out[i] = sum_t in1[i - t] * in2[t]`` over the convolved axes,
     with `in1` extended beyond its edges as `boundary` says. Results, output
-    shapes and dtypes match `scipy.signal.convolve` for every input SciPy
-    accepts.
+    shapes and dtypes match SciPy's `convolve` (see See Also) for every
+    input SciPy accepts.
 """
-    + _PARAMS_DOC.replace("@name@", "convolution").replace("@verb@", "convolve").replace("@name2@", "convolve")
+    + _PARAMS_DOC.replace("@name@", "convolution").replace("@verb@", "convolve")
     + """
     See Also
     --------
     correlate : Cross-correlation.
     scipy.signal.convolve : The SciPy function with the same semantics.
+    scipy.signal.fftconvolve : Broadcasting along the axes not convolved.
+    scipy.signal.convolve2d : The 2-D boundaries ``fill``, ``wrap``, ``symm``.
+    scipy.ndimage.convolve : The boundaries ``reflect``, ``mirror``,
+        ``nearest``, ``wrap``.
 
     Examples
     --------
@@ -486,14 +490,19 @@ correlate.__doc__ = (
     Computes ``out[i] = sum_t in1[i + t] * conj(in2[t])`` (shifted as
     `mode` says), which equals ``convolve(in1, flip(conj(in2)))``: what
     deep-learning libraries call convolution. Results, output shapes and
-    dtypes match `scipy.signal.correlate` for every input SciPy accepts.
+    dtypes match SciPy's `correlate` (see See Also) for every input SciPy
+    accepts.
 """
-    + _PARAMS_DOC.replace("@name@", "cross-correlation").replace("@verb@", "correlate").replace("@name2@", "correlate")
+    + _PARAMS_DOC.replace("@name@", "cross-correlation").replace("@verb@", "correlate")
     + """
     See Also
     --------
     convolve : Convolution.
     scipy.signal.correlate : The SciPy function with the same semantics.
+    scipy.signal.fftconvolve : Broadcasting along the axes not convolved.
+    scipy.signal.correlate2d : The 2-D boundaries ``fill``, ``wrap``, ``symm``.
+    scipy.ndimage.correlate : The boundaries ``reflect``, ``mirror``,
+        ``nearest``, ``wrap``.
 
     Examples
     --------

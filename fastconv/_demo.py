@@ -67,7 +67,7 @@ def _interleaved_medians(fns, budget=_BUDGET_PER_CASE):
 
 
 def _check(fastconv, rng):
-    """Compare one float64 result with scipy.signal.convolve; print the error."""
+    """Compare one float64 result with SciPy's; print the error."""
     x = rng.standard_normal((200, 300))
     k = rng.standard_normal((9, 5))
     got = fastconv.convolve(x, k, mode="same", method="direct")
