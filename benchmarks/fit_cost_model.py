@@ -9,7 +9,7 @@ Run it as a file, with fastconv installed, on a quiet machine::
 Every method that can compute a case of the training grid
 (``regret_grid.cases('train')``, shapes between those of the judged grid) is
 timed (best of several runs, with the default number of threads), and the
-counts the model predicts from (``fastconv._costmodel.features``) are taken
+counts the model predicts from (``fastconv._plan.costmodel.features``) are taken
 for the same case. Each method's constants are then the non-negative least
 squares fit of ``time = constants . counts`` on relative error (every row is
 divided by its time), so small and large cases weigh the same.
@@ -27,15 +27,16 @@ import numpy as np  # noqa: E402
 from scipy.optimize import nnls  # noqa: E402
 
 import fastconv  # noqa: E402
-from fastconv import _convolve, _costmodel  # noqa: E402
+from fastconv._normal.conv import conv_problem  # noqa: E402
+from fastconv._plan import costmodel as _costmodel  # noqa: E402
 from regret_grid import cases  # noqa: E402
 
-CONSTANTS_FILE = HERE.parent / "fastconv" / "_cost_constants.py"
+CONSTANTS_FILE = HERE.parent / "fastconv" / "_plan" / "cost_constants.py"
 
 
 def _problem(case):
-    p = _convolve._prepare(case["in1"], case["in2"], case["mode"], "auto", case["axes"],
-                           "fill", 0, None, True)
+    p = conv_problem(case["in1"], case["in2"], case["mode"], "auto", case["axes"],
+                     "fill", 0, None, True)
     _, terms = _costmodel.candidates(p)
     return p, terms
 

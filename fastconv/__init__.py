@@ -47,12 +47,12 @@ except ImportError as exc:  # pragma: no cover - exercised only from a source tr
     ) from exc
 
 from ._build_info import version as __version__
+from ._api.convolve import choose_conv_method, convolve, correlate
+from ._api.separable import convolve_separable
 from ._config import show_config
-from ._convolve import choose_conv_method, convolve, correlate
+from ._methods.workspace import get_workspace_limit, set_workspace_limit
+from ._normal.threads import get_workers, set_workers
 from ._pooling import adaptive_pool, pool
-from ._separable import convolve_separable
-from ._threads import get_workers, set_workers
-from ._workspace import get_workspace_limit, set_workspace_limit
 
 __all__ = [
     "adaptive_pool",

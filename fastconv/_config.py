@@ -3,7 +3,7 @@
 import os
 
 from . import _build_info, _direct
-from ._threads import _usable_cpus, get_workers
+from ._normal.threads import _usable_cpus, get_workers
 
 __all__ = ["show_config"]
 

@@ -123,9 +123,21 @@ def set_simd_level(name):
     cdef const fc_direct_kernels *chosen = fc_direct_by_name(name.encode())
     if chosen == NULL:
         raise ValueError(f"SIMD level {name!r} is not available on this build/CPU")
+    global _generation
     previous = simd_level()
     _kernels = chosen
+    _generation += 1
     return previous
+
+
+# Counts the switches of `set_simd_level`: plans made before one keep the
+# table they were made with, so plan caches key on this count.
+_generation = 0
+
+
+def simd_generation():
+    """Number of `set_simd_level` calls so far (a key for plan caches)."""
+    return _generation
 
 
 _init_simd_from_environment()
@@ -355,7 +367,9 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
 
 def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, xs,
                      x_off, w_off, int bmode, fill, int nthreads):
-    """Run the direct kernel on a prepared problem (see the module docstring).
+    """Run the direct kernel once on a prepared problem (see the module docstring).
+
+    A `DirectKernel` made and run for this one call.
 
     Parameters
     ----------
@@ -377,72 +391,11 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
     nthreads : int
         Upper bound on OpenMP threads.
     """
-    cdef Py_ssize_t D = len(n)
-    cdef const Py_ssize_t[::1] n_ = np.asarray(n, dtype=np.intp)
-    cdef const Py_ssize_t[::1] k_ = np.asarray(k, dtype=np.intp)
-    cdef const Py_ssize_t[::1] m_ = np.asarray(m, dtype=np.intp)
-    cdef const Py_ssize_t[::1] s_ = np.asarray(s, dtype=np.intp)
-    cdef const Py_ssize_t[::1] xs_ = np.asarray(xs, dtype=np.intp)
-    cdef const Py_ssize_t[::1] xo_ = np.ascontiguousarray(x_off, dtype=np.intp)
-    cdef const Py_ssize_t[::1] wo_ = np.ascontiguousarray(w_off, dtype=np.intp)
-    cdef Py_ssize_t nbatch = xo_.shape[0]
-    cdef Py_ssize_t P = 1, O = 1, d, nitems, work, edge_len, fill_len
-    cdef Py_ssize_t ptr_stride, outs_stride, ebuf_stride
-    cdef int nin_max
-
-    if D < 2 or xs_[D - 1] != 1 or not out.flags.c_contiguous or not w.flags.c_contiguous:
+    if not w.flags.c_contiguous or w.dtype != out.dtype:
         raise ValueError("correlate_direct: malformed problem")
-    for d in range(D - 2):
-        P *= k_[d]
-        O *= m_[d]
-    cdef int R = _rows_for_dtype(out.dtype)
-    nitems = (nbatch * O * ((m_[D - 2] + R - 1) // R)
-              * ((m_[D - 1] + CHUNK - 1) // CHUNK))
-    if nitems == 0:
-        return out
-    work = out.size * w.size // max(wo_.shape[0], 1)
-    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nitems, work // MIN_WORK_PER_THREAD))
-    nin_max = <int>(P * (R + k_[D - 2] - 1))
-    edge_len = EDGE + k_[D - 1] - 1
-    fill_len = CHUNK + k_[D - 1]
-
-    dtype = out.dtype
-    # Per-thread workspaces are padded apart by whole cache lines: threads
-    # rewrite their row pointers for every segment, and a shared line would
-    # bounce between cores (false sharing).
-    ptr_stride = _round_up(nin_max, 8) + 16
-    outs_stride = 2 * FC_ROWS_MAX + 16
-    ebuf_stride = _round_up(nin_max * edge_len, 16) + 32
-    rows_ws = np.empty(nthreads * ptr_stride, dtype=np.uintp)
-    args_ws = np.empty(nthreads * ptr_stride, dtype=np.uintp)
-    outs_ws = np.empty(nthreads * outs_stride, dtype=np.uintp)
-    ebuf_ws = np.empty(nthreads * ebuf_stride, dtype=dtype)
-    if dtype not in (np.float32, np.float64, np.complex64, np.complex128, np.int64):
-        raise TypeError(f"correlate_direct: unsupported compute dtype {dtype}")
-    # The fill row doubles as the typed argument that picks the specialisation.
-    fill_row = np.full(fill_len, fill, dtype=dtype)
-    _run_typed(fill_row, out.reshape(-1), ebuf_ws, <size_t>cnp.PyArray_DATA(x),
-               <size_t>cnp.PyArray_DATA(w), <size_t>cnp.PyArray_DATA(rows_ws),
-               <size_t>cnp.PyArray_DATA(args_ws), <size_t>cnp.PyArray_DATA(outs_ws),
-               n_, k_, m_, s_, xs_, xo_, wo_, <int>D, nbatch, bmode, ptr_stride,
-               outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
-    return out
-
-
-def _run_typed(num_t[::1] fill_row, num_t[::1] out, num_t[::1] ebuf, size_t xaddr,
-               size_t waddr, size_t rows_addr, size_t args_addr, size_t outs_addr,
-               const Py_ssize_t[::1] n, const Py_ssize_t[::1] k, const Py_ssize_t[::1] m,
-               const Py_ssize_t[::1] s, const Py_ssize_t[::1] xs,
-               const Py_ssize_t[::1] x_off, const Py_ssize_t[::1] w_off, int D,
-               Py_ssize_t nbatch, int bmode, Py_ssize_t ptr_stride, Py_ssize_t outs_stride,
-               Py_ssize_t ebuf_stride, Py_ssize_t edge_len, Py_ssize_t nitems,
-               int nthreads, int R):
-    with nogil:
-        _run(<num_t *>xaddr, <const num_t *>waddr, &out[0], &n[0], &k[0], &m[0], &s[0],
-             &xs[0], D, &x_off[0], &w_off[0], nbatch, bmode, fill_row[0], &fill_row[0],
-             fill_row.shape[0], <num_t **>rows_addr, <num_t **>args_addr,
-             <num_t **>outs_addr, &ebuf[0], ptr_stride, outs_stride, ebuf_stride,
-             edge_len, nitems, nthreads, R)
+    kernel = DirectKernel(out.dtype, n, k, m, s, xs, x_off, w_off, bmode, nthreads)
+    return kernel.run(x, 0, w, 0, [w.size], [w.itemsize], False, out,
+                      np.asarray(fill, dtype=out.dtype).tobytes())
 
 
 ctypedef fused cplx_t:
@@ -617,3 +570,223 @@ def overlap_add(const work_t[::1] y, work_t[::1] out, out_off, geometry, Py_ssiz
         for item in range(i0, i1):
             _oa_item(item, &y[0], &out[0], D, &g[0, 0], &g[1, 0], &g[2, 0], &g[3, 0],
                      &g[4, 0], &g[5, 0], &g[6, 0], &g[7, 0], &g[8, 0], &offs[0], keep, nch)
+
+
+# ------------------------------------------------------------------ plans
+
+from libc.stdlib cimport free
+from libc.string cimport memcpy
+
+cdef extern from "stdlib.h" nogil:
+    int posix_memalign(void **memptr, size_t alignment, size_t size)
+
+cdef enum:
+    # Most axes a kernel array handed to `DirectKernel` may have.
+    MAX_GATHER_DIMS = 32
+
+# Compute dtypes of the direct kernel, by the code `DirectKernel` dispatches on.
+_DTYPE_CODES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1,
+                np.dtype(np.complex64): 2, np.dtype(np.complex128): 3,
+                np.dtype(np.int64): 4}
+
+
+cdef void _gather(const char *src, char *dst, int nd, const Py_ssize_t *shape,
+                  const Py_ssize_t *strides, Py_ssize_t itemsize, bint conj) noexcept nogil:
+    """Copy a strided N-D array (byte strides, any sign) into C order at `dst`,
+    negating the imaginary halves when `conj`."""
+    cdef Py_ssize_t idx[MAX_GATHER_DIMS]
+    cdef Py_ssize_t total = 1, i, half = itemsize // 2
+    cdef int d
+    cdef const char *p = src
+    for d in range(nd):
+        idx[d] = 0
+        total *= shape[d]
+    for i in range(total):
+        memcpy(dst + i * itemsize, p, itemsize)
+        if conj:
+            if half == 4:
+                (<float *>(dst + i * itemsize + 4))[0] = -(<float *>(dst + i * itemsize + 4))[0]
+            else:
+                (<double *>(dst + i * itemsize + 8))[0] = -(<double *>(dst + i * itemsize + 8))[0]
+        d = nd - 1
+        while d >= 0:
+            idx[d] += 1
+            p += strides[d]
+            if idx[d] < shape[d]:
+                break
+            p -= strides[d] * shape[d]
+            idx[d] = 0
+            d -= 1
+
+
+cdef class DirectKernel:
+    """The direct kernel's geometry for one problem shape, reusable across calls.
+
+    Holds what `correlate_direct` derives from the problem's shapes and
+    strides (lengths, offsets, work split, workspace sizes), so that a call
+    on new arrays of the same shapes, strides and dtypes only takes their
+    data pointers. Instances are immutable and may be shared by threads:
+    every call allocates its own workspace.
+
+    Parameters
+    ----------
+    dtype : dtype
+        Compute dtype (float32, float64, complex64, complex128 or int64).
+    n, k, m, s, xs : sequence of int
+        As for `correlate_direct` (D >= 2 convolved axes, ``xs[-1] == 1``).
+    x_off, w_off : array of intp
+        Element offsets of every batch element in the input and kernels.
+    bmode : int
+        A value of `BOUNDARY_CODES`.
+    nthreads : int
+        Upper bound on OpenMP threads.
+    """
+    cdef readonly object geometry, x_offsets, w_offsets
+    cdef Py_ssize_t *n
+    cdef Py_ssize_t *k
+    cdef Py_ssize_t *m
+    cdef Py_ssize_t *s
+    cdef Py_ssize_t *xs
+    cdef Py_ssize_t *xo
+    cdef Py_ssize_t *wo
+    cdef readonly Py_ssize_t out_size, w_size, itemsize
+    cdef Py_ssize_t D, nbatch, nitems, edge_len, fill_len, ptr_stride, outs_stride
+    cdef Py_ssize_t ebuf_stride, ws_bytes
+    cdef int bmode, R, code
+    cdef readonly int nthreads
+    cdef readonly object dtype
+
+    def __init__(self, dtype, n, k, m, s, xs, x_off, w_off, int bmode, int nthreads):
+        cdef Py_ssize_t d, D, P = 1, O = 1, work, nin_max
+        dtype = np.dtype(dtype)
+        if dtype not in _DTYPE_CODES:
+            raise TypeError(f"DirectKernel: unsupported compute dtype {dtype}")
+        self.dtype = dtype
+        self.code = _DTYPE_CODES[dtype]
+        self.itemsize = dtype.itemsize
+        D = len(n)
+        self.geometry = np.ascontiguousarray([n, k, m, s, xs], dtype=np.intp)
+        self.x_offsets = np.ascontiguousarray(x_off, dtype=np.intp)
+        self.w_offsets = np.ascontiguousarray(w_off, dtype=np.intp)
+        if (D < 2 or self.geometry.shape[1] != D or xs[D - 1] != 1
+                or self.x_offsets.shape[0] != self.w_offsets.shape[0]):
+            raise ValueError("DirectKernel: malformed problem")
+        self.D = D
+        self.n = <Py_ssize_t *>cnp.PyArray_DATA(self.geometry)
+        self.k = self.n + D
+        self.m = self.n + 2 * D
+        self.s = self.n + 3 * D
+        self.xs = self.n + 4 * D
+        self.xo = <Py_ssize_t *>cnp.PyArray_DATA(self.x_offsets)
+        self.wo = <Py_ssize_t *>cnp.PyArray_DATA(self.w_offsets)
+        self.nbatch = self.x_offsets.shape[0]
+        self.bmode = bmode
+        for d in range(D - 2):
+            P *= self.k[d]
+            O *= self.m[d]
+        self.w_size = P * self.k[D - 2] * self.k[D - 1]
+        self.out_size = self.nbatch * O * self.m[D - 2] * self.m[D - 1]
+        self.R = _rows_for_dtype(dtype)
+        self.nitems = (self.nbatch * O * ((self.m[D - 2] + self.R - 1) // self.R)
+                       * ((self.m[D - 1] + CHUNK - 1) // CHUNK))
+        work = self.out_size * self.w_size
+        self.nthreads = <int>max(1, min(<Py_ssize_t>nthreads, self.nitems,
+                                        work // MIN_WORK_PER_THREAD))
+        nin_max = P * (self.R + self.k[D - 2] - 1)
+        self.edge_len = EDGE + self.k[D - 1] - 1
+        # a row of fill values as long as the widest segment's input
+        self.fill_len = min(<Py_ssize_t>CHUNK, self.m[D - 1]) + self.k[D - 1]
+        # Per-thread workspaces padded apart by whole cache lines: threads
+        # rewrite their row pointers for every segment, and a shared line
+        # would bounce between cores (false sharing).
+        self.ptr_stride = _round_up(nin_max, 8) + 16
+        self.outs_stride = 2 * FC_ROWS_MAX + 16
+        self.ebuf_stride = _round_up(nin_max * self.edge_len, 16) + 32
+        self.ws_bytes = (self.nthreads * (2 * self.ptr_stride + self.outs_stride) * sizeof(void *)
+                         + (self.nthreads * self.ebuf_stride + self.fill_len) * self.itemsize
+                         + 256)
+
+    def run(self, x, Py_ssize_t x_byte_offset, w, Py_ssize_t w_byte_offset, w_shape,
+            w_strides, bint w_conj, cnp.ndarray out, bytes fill):
+        """Compute the problem into `out` (C-contiguous, `out_size` elements).
+
+        The input is read at ``x``'s data pointer plus `x_byte_offset`, with
+        the plan's strides. The kernels are gathered from ``w``'s data
+        pointer plus `w_byte_offset` along `w_shape` with byte strides
+        `w_strides` (any sign), conjugated when `w_conj`, into one C-ordered
+        buffer of ``w_size`` elements per kernel (the layout `w_off`
+        indexes); `w` must already have the compute dtype. `fill` holds the
+        bytes of the compute-dtype value outside the input for ``bmode == 0``.
+        """
+        cdef Py_ssize_t wshape[MAX_GATHER_DIMS]
+        cdef Py_ssize_t wstrides[MAX_GATHER_DIMS]
+        cdef int wnd = len(w_shape), d
+        cdef Py_ssize_t isz = self.itemsize, i, wtotal = 1
+        cdef char *ws = NULL
+        cdef char *xp
+        cdef const char *wsrc
+        cdef char *fill_row
+        cdef char *wbuf
+        cdef char *ebuf
+        cdef void **ptrs
+        cdef const char *fb
+        if wnd > MAX_GATHER_DIMS or len(w_strides) != wnd:
+            raise ValueError("DirectKernel.run: malformed kernel layout")
+        if out.size != self.out_size or not out.flags.c_contiguous or out.dtype != self.dtype:
+            raise ValueError("DirectKernel.run: malformed output")
+        if len(fill) != self.itemsize:
+            raise ValueError("DirectKernel.run: malformed fill value")
+        for d in range(wnd):
+            wshape[d] = w_shape[d]
+            wstrides[d] = w_strides[d]
+            wtotal *= wshape[d]
+        if self.nitems == 0:
+            return out
+        fb = fill
+        xp = <char *>cnp.PyArray_DATA(x) + x_byte_offset
+        wsrc = <const char *>cnp.PyArray_DATA(w) + w_byte_offset
+        if posix_memalign(<void **>&ws, 64, self.ws_bytes + wtotal * isz) != 0:
+            raise MemoryError()
+        try:
+            with nogil:
+                ptrs = <void **>ws
+                ebuf = ws + self.nthreads * (2 * self.ptr_stride + self.outs_stride) * sizeof(void *)
+                ebuf = <char *>_round_up(<Py_ssize_t>ebuf, 64)
+                fill_row = ebuf + self.nthreads * self.ebuf_stride * isz
+                wbuf = fill_row + self.fill_len * isz
+                for i in range(self.fill_len):
+                    memcpy(fill_row + i * isz, fb, isz)
+                _gather(wsrc, wbuf, wnd, wshape, wstrides, isz, w_conj)
+                if self.code == 0:
+                    self._launch(<float *>xp, <const float *>wbuf,
+                                 <float *>cnp.PyArray_DATA(out), <float *>fill_row, ptrs,
+                                 <float *>ebuf)
+                elif self.code == 1:
+                    self._launch(<double *>xp, <const double *>wbuf,
+                                 <double *>cnp.PyArray_DATA(out), <double *>fill_row, ptrs,
+                                 <double *>ebuf)
+                elif self.code == 2:
+                    self._launch(<float complex *>xp, <const float complex *>wbuf,
+                                 <float complex *>cnp.PyArray_DATA(out),
+                                 <float complex *>fill_row, ptrs, <float complex *>ebuf)
+                elif self.code == 3:
+                    self._launch(<double complex *>xp, <const double complex *>wbuf,
+                                 <double complex *>cnp.PyArray_DATA(out),
+                                 <double complex *>fill_row, ptrs, <double complex *>ebuf)
+                else:
+                    self._launch(<int64_t *>xp, <const int64_t *>wbuf,
+                                 <int64_t *>cnp.PyArray_DATA(out), <int64_t *>fill_row, ptrs,
+                                 <int64_t *>ebuf)
+        finally:
+            free(ws)
+        return out
+
+    cdef void _launch(self, num_t *xp, const num_t *wp, num_t *op, num_t *fill_row,
+                      void **ptrs, num_t *ebuf) noexcept nogil:
+        cdef num_t **rows_ws = <num_t **>ptrs
+        cdef num_t **args_ws = rows_ws + self.nthreads * self.ptr_stride
+        cdef num_t **outs_ws = args_ws + self.nthreads * self.ptr_stride
+        _run(xp, wp, op, self.n, self.k, self.m, self.s, self.xs, <int>self.D, self.xo,
+             self.wo, self.nbatch, self.bmode, fill_row[0], fill_row, self.fill_len,
+             rows_ws, args_ws, outs_ws, ebuf, self.ptr_stride, self.outs_stride,
+             self.ebuf_stride, self.edge_len, self.nitems, self.nthreads, self.R)

@@ -24,7 +24,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from . import _direct
-from ._workspace import scratch, scratch_array
+from ._methods.workspace import scratch, scratch_array
 
 __all__ = ["FFTPlan", "correlate_fft", "fft_plan"]
 

@@ -58,8 +58,8 @@ import numpy as np
 cimport numpy as cnp
 
 from ._direct import BOUNDARY_CODES
-from ._blas import serial_blas
-from ._workspace import get_workspace_limit
+from ._methods.blas import serial_blas
+from ._methods.workspace import get_workspace_limit
 
 cnp.import_array()
 
@@ -421,7 +421,8 @@ def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthre
     too large for float64 products to be exact, so the caller falls back to
     the direct method.
     """
-    from ._convolve import _batch_offsets, _layout_for_kernel
+    from ._methods.problem import batch_offsets as _batch_offsets
+    from ._methods.problem import layout_for_kernel as _layout_for_kernel
 
     result_dtype = np.dtype(result_dtype)
     integer = result_dtype.kind in "biu"

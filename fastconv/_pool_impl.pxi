@@ -27,6 +27,7 @@ lines, spread over threads by OpenMP.
 """
 
 from cython.parallel cimport prange, threadid
+from libc.stdlib cimport free, malloc
 from libc.stdint cimport (int8_t, uint8_t, int16_t, uint16_t, int32_t, uint32_t,
                           int64_t, uint64_t)
 
@@ -488,28 +489,79 @@ cdef void _blocks2d(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t
                 drow[j] = acc
 
 
+# Kernel dtypes by (kind, itemsize): the code `_blocks2d_any` dispatches on.
+_TYPE_CODES = {('f', 4): 0, ('f', 8): 1, ('i', 1): 2, ('u', 1): 3, ('i', 2): 4, ('u', 2): 5,
+               ('i', 4): 6, ('u', 4): 7, ('i', 8): 8, ('u', 8): 9}
+
+
+cdef void _blocks2d_any(int code, const void *sp, void *dp, Py_ssize_t outer, Py_ssize_t H,
+                        Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int opc, void *ws,
+                        Py_ssize_t ws_stride, int nthreads) noexcept nogil:
+    if code == 0:
+        _blocks2d(<const float *>sp, <float *>dp, outer, H, W, kh, kw, opc, <float *>ws,
+                  ws_stride, nthreads)
+    elif code == 1:
+        _blocks2d(<const double *>sp, <double *>dp, outer, H, W, kh, kw, opc, <double *>ws,
+                  ws_stride, nthreads)
+    elif code == 2:
+        _blocks2d(<const int8_t *>sp, <int8_t *>dp, outer, H, W, kh, kw, opc, <int8_t *>ws,
+                  ws_stride, nthreads)
+    elif code == 3:
+        _blocks2d(<const uint8_t *>sp, <uint8_t *>dp, outer, H, W, kh, kw, opc,
+                  <uint8_t *>ws, ws_stride, nthreads)
+    elif code == 4:
+        _blocks2d(<const int16_t *>sp, <int16_t *>dp, outer, H, W, kh, kw, opc,
+                  <int16_t *>ws, ws_stride, nthreads)
+    elif code == 5:
+        _blocks2d(<const uint16_t *>sp, <uint16_t *>dp, outer, H, W, kh, kw, opc,
+                  <uint16_t *>ws, ws_stride, nthreads)
+    elif code == 6:
+        _blocks2d(<const int32_t *>sp, <int32_t *>dp, outer, H, W, kh, kw, opc,
+                  <int32_t *>ws, ws_stride, nthreads)
+    elif code == 7:
+        _blocks2d(<const uint32_t *>sp, <uint32_t *>dp, outer, H, W, kh, kw, opc,
+                  <uint32_t *>ws, ws_stride, nthreads)
+    elif code == 8:
+        _blocks2d(<const int64_t *>sp, <int64_t *>dp, outer, H, W, kh, kw, opc,
+                  <int64_t *>ws, ws_stride, nthreads)
+    else:
+        _blocks2d(<const uint64_t *>sp, <uint64_t *>dp, outer, H, W, kh, kw, opc,
+                  <uint64_t *>ws, ws_stride, nthreads)
+
+
 def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
              Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, str op, int nthreads):
-    """Non-overlapping pooling over the last two axes of src (outer, H, W)."""
-    if not (src.flags.c_contiguous and dst.flags.c_contiguous and src.dtype == dst.dtype
-            and op in ('max', 'min', 'sum') and kh >= 1 and kw >= 1
+    """Non-overlapping pooling over the last two axes of src (outer, H, W).
+
+    Takes the data pointers directly and dispatches on a dtype code (no
+    typed memoryviews, one malloc'd workspace): this is the road of small
+    pooling calls, where such per-call costs would dominate.
+    """
+    cdef int opc, code
+    cdef Py_ssize_t ws_stride
+    cdef void *ws = NULL
+    cdef const void *sp = cnp.PyArray_DATA(src)
+    cdef void *dp = cnp.PyArray_DATA(dst)
+    dtype = src.dtype
+    if not (src.flags.c_contiguous and dst.flags.c_contiguous and dst.dtype == dtype
+            and dtype.isnative and op in ('max', 'min', 'sum') and kh >= 1 and kw >= 1
             and dst.size == outer * (H // kh) * (W // kw)):
         raise ValueError("blocks2d: malformed problem")
+    code = _TYPE_CODES.get((dtype.kind, dtype.itemsize), -1)
+    if code < 0:
+        raise TypeError(f"blocks2d: unsupported dtype {dtype}")
     if dst.size == 0:
         return dst
+    opc = OPS[op]
     nthreads = <int>max(1, min(nthreads, src.size // 65536))
     ws_stride = W + 64
-    ws = np.empty(ws_stride * nthreads, dtype=src.dtype)
-    _blocks2d_typed(src.reshape(-1), dst.reshape(-1), ws, outer, H, W, kh, kw, OPS[op],
-                    ws_stride, nthreads)
-    return dst
-
-
-def _blocks2d_typed(const pool_t[::1] src, pool_t[::1] dst, pool_t[::1] ws, Py_ssize_t outer,
-                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int opc,
-                    Py_ssize_t ws_stride, int nthreads):
+    ws = malloc(ws_stride * nthreads * dtype.itemsize)
+    if ws == NULL:
+        raise MemoryError()
     with nogil:
-        _blocks2d(&src[0], &dst[0], outer, H, W, kh, kw, opc, &ws[0], ws_stride, nthreads)
+        _blocks2d_any(code, sp, dp, outer, H, W, kh, kw, opc, ws, ws_stride, nthreads)
+    free(ws)
+    return dst
 
 
 cdef void _argpool(const pool_t *src, pool_t *dst, int64_t *idx, Py_ssize_t nbatch,

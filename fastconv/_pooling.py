@@ -6,8 +6,8 @@ import operator
 import numpy as np
 
 from . import _direct
-from ._threads import resolve_workers
-from ._validation import ordered_axes
+from ._normal.threads import resolve_workers
+from ._normal.validation import ordered_axes
 
 __all__ = ["pool", "adaptive_pool"]
 
@@ -331,7 +331,7 @@ def _weighted_general(arr, axes, plans, weights, nthreads):
     the strided windows are a slice of it (output j's window starts at
     j*s - pad, i.e. at full index j*s - pad + k - 1).
     """
-    from ._convolve import correlate
+    from ._api.convolve import correlate
 
     ndim = arr.ndim
     wshape = [1] * ndim

@@ -227,3 +227,22 @@ LAYOUT_DTYPES = [
     for dtype in ["float64", "complex128", "float32", "int16"]
     if layout != "list" or dtype in ("float64", "complex128")  # lists round-trip these
 ]
+
+
+def watch_direct_kernel(monkeypatch, refuse=False):
+    """Record (or refuse, with AssertionError "direct kernel ran") every run of
+    the direct kernel: every direct computation, cached plan or not, goes
+    through `DirectPlan.run`. Returns the list of recorded kernel shapes."""
+    from fastconv._methods.direct import DirectPlan
+
+    calls = []
+    real = DirectPlan.run
+
+    def watched(self, in1, in2, out=None):
+        if refuse:
+            raise AssertionError("the direct kernel ran")
+        calls.append(tuple(self.w_shape))
+        return real(self, in1, in2, out)
+
+    monkeypatch.setattr(DirectPlan, "run", watched)
+    return calls

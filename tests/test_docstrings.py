@@ -6,8 +6,9 @@ import importlib
 import numpy as np
 import pytest
 
-MODULES = ["fastconv._convolve", "fastconv._pooling", "fastconv._separable",
-           "fastconv._threads", "fastconv._config", "fastconv._workspace", "fastconv._im2col"]
+MODULES = ["fastconv._api.convolve", "fastconv._pooling", "fastconv._api.separable",
+           "fastconv._normal.threads", "fastconv._config", "fastconv._methods.workspace",
+           "fastconv._im2col"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -19,6 +19,7 @@ import scipy.fft as scipy_fft
 
 import fastconv
 from _helpers import (
+    watch_direct_kernel,
     INTEGER_FILL_CASTS,
     METHOD_GRID_SHAPES,
     LAYOUTS,
@@ -645,12 +646,7 @@ def test_random_sweep(rng):
 def test_fft_method_does_not_run_the_direct_kernel(monkeypatch):
     # method='fft' must really use FFTs for floats (a silent fallback to the
     # direct kernel would pass every accuracy test above)
-    from fastconv import _direct
-
-    def refuse(*args, **kwargs):
-        raise AssertionError("the direct kernel ran for method='fft'")
-
-    monkeypatch.setattr(_direct, "correlate_direct", refuse)
+    watch_direct_kernel(monkeypatch, refuse=True)
     x = np.random.default_rng(5).standard_normal((40, 50))
     out = fastconv.convolve(x, np.ones((5, 5)), "same", method="fft", boundary="reflect")
     assert out.shape == (40, 50)
@@ -930,7 +926,7 @@ def test_public_scipy_fft_path_gives_the_same_results(dtype, s1, s2, mode, rng, 
 
 
 def test_scratch_memory_is_given_back(rng):
-    from fastconv._workspace import scratch
+    from fastconv._methods.workspace import scratch
 
     a = make_array(rng, (300, 200), "float32")
     b = make_array(rng, (41, 41), "float32")

@@ -19,8 +19,9 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _direct, _im2col
+from fastconv import _im2col
 from _helpers import (
+    watch_direct_kernel,
     METHOD_GRID_SHAPES,
     ALL_DTYPES,
     BOUNDARIES,
@@ -274,10 +275,7 @@ def test_int64_too_large_falls_back_to_direct(monkeypatch, rng):
     # 2**40 * 2**20 * 9 taps > 2**53: float64 products would not be exact
     a = rng.integers(-2**40, 2**40, (9, 11), dtype=np.int64)
     b = rng.integers(-2**20, 2**20, (3, 3), dtype=np.int64)
-    calls = []
-    real = _direct.correlate_direct
-    monkeypatch.setattr(_direct, "correlate_direct",
-                        lambda *args: calls.append(1) or real(*args))
+    calls = watch_direct_kernel(monkeypatch)
     for mode in MODES:
         got = check("convolve", a, b, mode, boundary="reflect")
         assert got.dtype == np.int64
@@ -295,10 +293,7 @@ def test_exact_integers_use_blas(monkeypatch, rng):
     b = rng.integers(-2**23, 2**23, (3, 3), dtype=np.int64)
     exp = {mode: fastconv.convolve(a, b, mode, method="direct", fillvalue=2**23)
            for mode in MODES}
-    def refuse(*args):
-        raise AssertionError("direct kernel ran")
-
-    monkeypatch.setattr(_direct, "correlate_direct", refuse)
+    watch_direct_kernel(monkeypatch, refuse=True)
     for mode in MODES:
         got = fastconv.convolve(a, b, mode, method="im2col", fillvalue=2**23)
         np.testing.assert_array_equal(got, exp[mode])
@@ -309,10 +304,7 @@ def test_exact_integers_use_blas(monkeypatch, rng):
 
 
 def test_im2col_does_not_run_the_direct_kernel(monkeypatch, rng):
-    def refuse(*args, **kwargs):
-        raise AssertionError("the direct kernel ran for method='im2col'")
-
-    monkeypatch.setattr(_direct, "correlate_direct", refuse)
+    watch_direct_kernel(monkeypatch, refuse=True)
     for dtype in ["float32", "float64", "complex64", "complex128", "float16", "bool",
                   "int16"]:
         a = make_array(rng, (30, 20), dtype)

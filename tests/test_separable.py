@@ -910,7 +910,7 @@ def test_partially_separable_3d(dtype, rng):
     # rank 1 between axis 0 and axes (1, 2) (or (0, 1) and 2), but not fully separable:
     # checking a single unfolding is not enough. Integer results refuse it; floating
     # results take it as two separable terms (2 * 12 taps < 60).
-    from fastconv._separable import low_rank_terms, separable_factors
+    from fastconv._methods.separable import low_rank_terms, separable_factors
 
     M = _rank2(rng, (3, 4), dtype)
     u = rank1_kernel(rng, (5,), dtype)
@@ -1132,7 +1132,7 @@ def test_low_rank_kernels_give_direct_results(dtype, shape, rank, rng):
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex64", "complex128"])
 @pytest.mark.parametrize("shape,rank", [((7, 7), 2), ((9, 11), 3), ((12, 12), 5)])
 def test_low_rank_terms_2d_count_and_reconstruction(dtype, shape, rank, rng):
-    from fastconv._separable import low_rank_terms
+    from fastconv._methods.separable import low_rank_terms
 
     eps = np.finfo(dtype).eps
     K = _rank_r(rng, shape, rank, dtype)
@@ -1146,7 +1146,7 @@ def test_low_rank_terms_2d_count_and_reconstruction(dtype, shape, rank, rng):
 
 
 def test_low_rank_terms_3d_reconstruction(rng):
-    from fastconv._separable import low_rank_terms
+    from fastconv._methods.separable import low_rank_terms
 
     K = _rank_r(rng, (6, 7, 8), 2, "float64")
     terms = low_rank_terms(K, np.dtype("float64"))

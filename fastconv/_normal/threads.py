@@ -5,22 +5,27 @@ import operator
 import os
 import threading
 
+from .. import _direct
+
 __all__ = ["set_workers", "get_workers"]
 
 _local = threading.local()
+_cpus = []
 
 
 def _usable_cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
-        return os.cpu_count() or 1
+    """CPUs this process may run on, read once: small calls cannot afford the
+    system call each time (the affinity of a running process rarely changes)."""
+    if not _cpus:
+        try:
+            _cpus.append(len(os.sched_getaffinity(0)))
+        except (AttributeError, OSError):  # pragma: no cover - platforms without affinity
+            _cpus.append(os.cpu_count() or 1)
+    return _cpus[0]
 
 
 def _openmp_limit():
     """Threads OpenMP would start from this thread (OMP_NUM_THREADS, threadpoolctl)."""
-    from . import _direct
-
     return max(1, min(_direct.max_threads(), _usable_cpus()))
 
 

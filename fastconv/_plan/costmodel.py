@@ -27,9 +27,10 @@ import threading
 
 import numpy as np
 
-from . import _fft, _im2col, _separable
-from ._cost_constants import CONSTANTS, FIT_THREADS
-from ._workspace import get_workspace_limit
+from .. import _fft, _im2col
+from .._methods import separable as _separable
+from .._methods.workspace import get_workspace_limit
+from .cost_constants import CONSTANTS, FIT_THREADS
 
 __all__ = ["choose", "features", "predict", "candidates"]
 
@@ -219,10 +220,7 @@ def separable_terms_for_auto(p, decompose=True, max_terms=None):
     """
     if not _separable_eligible(p):
         return None
-    from ._convolve import _separable_kernel_terms
-
-    return _separable_kernel_terms(p.in2, p.conv_axes, p.batch_axes, p.result_dtype,
-                                   required=False, decompose=decompose, max_terms=max_terms)
+    return _separable.kernel_terms(p, decompose=decompose, max_terms=max_terms)
 
 
 # Outcomes of the low-rank test for recent kernels: (kernel copy, result
@@ -350,12 +348,25 @@ def _costs_by_shape(p):
     return costs
 
 
-def choose(p):
-    """(method, separable terms) with the least predicted time that passes its guard."""
+def _shape_choice(p):
+    """(predicted costs, best of them, whether separable passes may pay)."""
     costs = _costs_by_shape(p)
     best = min(costs, key=costs.get)
     separable = (_separable_eligible(p)
                  and costs[best] > _fixed_costs(len(p.k))["separable"])
+    return costs, best, separable
+
+
+def direct_by_shape(p):
+    """Whether `choose` picks the direct method for `p` whatever the input
+    values (so the choice holds for every call with these shapes)."""
+    _, best, separable = _shape_choice(p)
+    return best == "direct" and not separable
+
+
+def choose(p):
+    """(method, separable terms) with the least predicted time that passes its guard."""
+    costs, best, separable = _shape_choice(p)
     if best == "direct" and not separable:
         return "direct", None  # the usual case for small kernels: no copy, no sort
     costs = dict(costs)

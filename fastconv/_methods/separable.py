@@ -1,16 +1,22 @@
-"""Separable convolution: one 1-D pass of the direct kernel per axis."""
+"""The separable method: 1-D passes of the direct method, one per convolved axis.
+
+A kernel that is an outer product of 1-D kernels (or, for floating
+results, a sum of a few of them) is factored here; each pass is a
+`ConvProblem` derived from the previous pass's output and run by the direct
+method.
+"""
 
 import math
 
 import numpy as np
 import scipy.linalg
 
-from ._blas import serial_blas
-from ._validation import (MODES, as_numeric_array, check_boundary, check_choice,
-                          check_fillvalue, ordered_axes)
-from ._workspace import scratch
+from . import direct
+from .blas import serial_blas
+from .problem import reduce_to_correlation
+from .workspace import scratch
 
-__all__ = ["convolve_separable", "low_rank_terms", "separable_factors"]
+__all__ = ["kernel_terms", "low_rank_terms", "run", "run_passes", "separable_factors"]
 
 # A kernel with at least this many taps is worth testing for separability
 # under method='auto' (the test costs an SVD per axis).
@@ -246,6 +252,25 @@ def worth_trying(in2, conv_axes, batch_axes):
     return taps >= AUTO_MIN_TAPS and taps >= AUTO_TAP_RATIO * sum(lengths)
 
 
+def kernel_terms(p, decompose=True, max_terms=None):
+    """Separable terms of p.in2 along p.conv_axes in the result's arithmetic, or None.
+
+    One term (the 1-D factors) for a rank-1 kernel; several for a floating
+    kernel of small numerical rank (see `low_rank_terms`). None also when
+    p.in2 holds several kernels (it is longer than 1 along a batch axis).
+    """
+    in2 = p.in2
+    if any(in2.shape[a] != 1 for a in p.batch_axes):
+        return None
+    kernel = in2.reshape([in2.shape[a] for a in p.conv_axes])
+    terms = low_rank_terms(kernel, p.result_dtype, decompose, max_terms)
+    if terms is None:
+        return None
+    compute = np.dtype(np.float32) if p.result_dtype == np.float16 else p.result_dtype
+    with np.errstate(all="ignore"):
+        return [[np.asarray(f).astype(compute) for f in term] for term in terms]
+
+
 def _wrap_scalar(value, dtype):
     """Python number as a scalar of integer/bool `dtype`, wrapping like the kernels."""
     if dtype == np.bool_:
@@ -253,21 +278,30 @@ def _wrap_scalar(value, dtype):
     return np.array(int(value) % 2**64, dtype=np.uint64).astype(dtype)[()]
 
 
+def _pass_fill(fill, kernel, dtype):
+    """What a constant extension `fill` becomes after a pass with `kernel`."""
+    if dtype == np.bool_:
+        return bool(fill) and bool(np.any(kernel))
+    if dtype.kind in "iu":
+        return _wrap_scalar(int(fill) * int(np.sum(kernel.astype(np.int64))), dtype)
+    return fill * np.sum(kernel, dtype=dtype)
 
 
-def _intermediate_shape(shape, axis, n_in, k, mode):
+def output_shape(shape, kernels, axes, mode):
+    """Shape of the convolution of an array of `shape` with the outer
+    product of `kernels` laid along `axes`."""
     out = list(shape)
-    if mode == "full":
-        out[axis] = n_in + k - 1
-    elif mode == "valid":
-        out[axis] = abs(n_in - k) + 1
-    return out
+    for a, k in zip(axes, kernels):
+        length = len(k)
+        out[a] = {"full": out[a] + length - 1, "same": out[a],
+                  "valid": abs(out[a] - length) + 1}[mode]
+    return tuple(out)
 
 
-def _passes(in1, kernels, axes, mode, bname, fill, workers, result_dtype):
-    """Convolve with the outer product of `kernels` (one per axis) by 1-D passes."""
-    from ._convolve import _convolve_impl
-
+def run_passes(in1, kernels, axes, mode, bname, fill, nthreads, result_dtype, out=None):
+    """Convolve `in1` with the outer product of `kernels` (one per axis of
+    `axes`) by 1-D passes of the direct method; `fill` is a 0-d array of
+    `result_dtype`; the result goes to `out` when given."""
     # Every pass computes in the result's arithmetic (float16: float32), so
     # mixed inputs (say a bool input and bool and int8 kernels) are not
     # reduced in a narrower type on the way.
@@ -280,132 +314,50 @@ def _passes(in1, kernels, axes, mode, bname, fill, workers, result_dtype):
         len(k) <= in1.shape[a] for a, k in zip(axes, kernels))
     # The extension of the input seen by pass d is what passes 0..d-1 make of
     # it: a constant fill becomes fill * (sum of each earlier kernel).
-    fill_d = fill
+    fill_d = fill.astype(compute)
     held = []
     for i, (a, k) in enumerate(zip(axes, kernels)):
         shape = [1] * ndim
         shape[a] = len(k)
-        kd = k.reshape(shape)
         # Along the other convolved axes the kernel has length 1 (an identity
         # in every mode); keeping them convolved spares a transpose. In
         # swapped 'valid' mode the pass must be 1-D for its own swap.
-        pass_axes = [a] if swapped else list(axes)
-        target = None
+        pass_axes = [a] if swapped else sorted(axes)
+        p = reduce_to_correlation(cur, k.reshape(shape), mode, pass_axes, bname, fill_d,
+                                  nthreads, True, compute)
         if i < len(kernels) - 1:
-            # intermediate results go to reusable scratch; the last is returned
-            nbytes = math.prod(_intermediate_shape(cur.shape, a, cur.shape[a], len(k), mode)) \
-                * compute.itemsize
+            # intermediate results go to reusable scratch
+            nbytes = p.out_size * compute.itemsize
             raw = scratch.take(nbytes)
             held.append(raw)
-            target = raw[:nbytes].view(compute)
-        cur = _convolve_impl(cur, kd, mode, "direct", pass_axes, bname, fill_d, workers, True,
-                             out=target)
+            target = raw[:nbytes].view(compute).reshape(p.out_shape)
+        else:
+            target = out if (out is not None and compute == result_dtype) else None
+        cur = direct.run(p, target)
         if bname == "fill":
-            if result_dtype == np.bool_:
-                fill_d = bool(fill_d) and bool(np.any(k))
-            elif result_dtype.kind in "iu":
-                fill_d = _wrap_scalar(int(fill_d) * int(np.sum(k.astype(np.int64))),
-                                      result_dtype)
-            else:
-                fill_d = fill_d * np.sum(k, dtype=compute)
+            fill_d = np.asarray(_pass_fill(fill_d[()], k, compute), dtype=compute)
         if len(held) > 1:
             # the scratch read by this pass is free again
             scratch.give(held.pop(0))
+    if out is not None and cur is not out:
+        np.copyto(out, cur, casting="unsafe")
+        cur = out
     result = cur.astype(result_dtype, copy=False)
     for raw in held:
         scratch.give(raw)
     return result
 
 
-def _sum_of_passes(in1, terms, axes, mode, bname, fill, workers, result_dtype):
-    """Convolve with the sum of the outer products of `terms` (lists of 1-D kernels)."""
-    out = _passes(in1, terms[0], axes, mode, bname, fill, workers, result_dtype)
+def run(p, terms, out=None):
+    """Compute problem `p` as the sum of the separable `terms` of p.in2."""
+    if not p.is_convolve:
+        # correlate(a, b) == convolve(a, flip(conj(b))), factor by factor
+        terms = [[(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in term]
+                 for term in terms]
+    axes = list(p.conv_axes)
+    result = run_passes(p.in1, terms[0], axes, p.mode, p.bname, p.fill, p.nthreads,
+                        p.result_dtype, out)
     for term in terms[1:]:
-        out += _passes(in1, term, axes, mode, bname, fill, workers, result_dtype)
-    return out
-
-
-def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill", fillvalue=0,
-                       workers=None):
-    """Convolve with a separable kernel given by its 1-D factors.
-
-    Equivalent to ``convolve(in1, K, mode, axes=axes, ...)`` where ``K`` is the
-    outer product of `kernels` laid along `axes`, but computed as one 1-D
-    pass per axis: ``sum(len(k))`` multiply-adds per output instead of
-    ``prod(len(k))``.
-
-    Parameters
-    ----------
-    in1 : array_like
-        Input array.
-    kernels : sequence of array_like
-        One 1-D kernel per convolved axis, in the order of `axes`.
-    mode : {'full', 'valid', 'same'}, optional
-        As in `convolve`.
-    axes : int or sequence of int, optional
-        Axes to convolve along; default all axes of `in1`.
-    boundary : {'fill', 'wrap', 'symm', 'reflect', 'mirror', 'nearest'}, optional
-        As in `convolve`.
-    fillvalue : scalar, optional
-        As in `convolve`.
-    workers : int, optional
-        As in `convolve`.
-
-    Returns
-    -------
-    out : ndarray
-        Of dtype ``numpy.result_type(in1, *kernels)``.
-
-    Raises
-    ------
-    ValueError
-        For a number of kernels different from the number of axes, a kernel
-        that is not 1-D or is empty, and as `convolve`.
-    TypeError
-        For non-numeric kernels, and as `convolve`.
-
-    See Also
-    --------
-    convolve : ``method='separable'`` finds the factors of a 2-D/N-D kernel.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import fastconv
-    >>> img = np.arange(20.0).reshape(4, 5)
-    >>> smooth = np.array([1.0, 2.0, 1.0]) / 4
-    >>> out = fastconv.convolve_separable(img, [smooth, smooth], mode='same')
-    >>> bool(np.allclose(out, fastconv.convolve(img, np.outer(smooth, smooth), mode='same')))
-    True
-    """
-    from ._threads import resolve_workers
-
-    in1 = as_numeric_array(in1, "in1")
-    check_choice(mode, "mode", MODES)
-    bname = check_boundary(boundary)
-    resolve_workers(workers)
-    if isinstance(kernels, np.ndarray) or not hasattr(kernels, "__len__"):
-        raise TypeError("kernels must be a sequence with one 1-D kernel per axis")
-    ks = [as_numeric_array(k, "kernels") for k in kernels]
-    if in1.ndim == 0:
-        raise ValueError("in1 must have at least one dimension")
-    if in1.size == 0:
-        raise ValueError(f"in1 is empty (shape {in1.shape})")
-    ax = ordered_axes(axes, in1.ndim)
-    if len(ks) != len(ax):
-        raise ValueError(f"kernels must hold one 1-D kernel per convolved axis ({len(ax)}), "
-                         f"got {len(ks)}")
-    for k in ks:
-        if k.ndim != 1 or k.size == 0:
-            raise ValueError(f"kernels must be non-empty 1-D arrays, got shape {k.shape}")
-    result_dtype = np.result_type(in1.dtype, *[k.dtype for k in ks])
-    fill = check_fillvalue(fillvalue, result_dtype)
-    if mode == "valid":
-        ok1 = all(in1.shape[a] >= len(k) for a, k in zip(ax, ks))
-        ok2 = all(in1.shape[a] <= len(k) for a, k in zip(ax, ks))
-        if not (ok1 or ok2):
-            raise ValueError(
-                "For 'valid' mode, the input must be at least as large as the kernel along "
-                "every convolved axis, or the kernel at least as large as the input")
-    fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
-    return _passes(in1, ks, ax, mode, bname, fill_value, workers, result_dtype)
+        result += run_passes(p.in1, term, axes, p.mode, p.bname, p.fill, p.nthreads,
+                             p.result_dtype)
+    return result

@@ -1,306 +1,72 @@
-"""`convolve` and `correlate`: validate, reduce to correlation form, run a kernel."""
+"""`convolve`, `correlate` and `choose_conv_method`.
 
-import math
-import sys
+A call takes one of two roads. Its plan cache key (`call_key`) finds a
+plan made by an earlier call with the same shapes, strides, dtypes and
+arguments: the kernel runs at once. Otherwise the call is validated into a
+`ConvProblem`, the cost model picks a method, and plans that depend on the
+shapes alone (the direct method's) are cached for the next call.
+"""
+
 import time
 
 import numpy as np
 
-from . import _costmodel, _direct, _fft, _im2col, _separable
-from ._threads import resolve_workers
-from ._validation import (
-    MODES,
-    as_numeric_array,
-    check_boundary,
-    check_choice,
-    check_fillvalue,
-    normalize_axes,
-)
+from .._methods import direct
+from .._methods import run as run_method
+from .._normal.conv import (call_key, check_out, conv_problem, is_problem,
+                            separable_terms_required)
+from .._normal.validation import check_bool
+from .._plan import costmodel
+from .._plan.cache import PlanCache
 
 __all__ = ["choose_conv_method", "convolve", "correlate"]
 
-METHODS = ("auto", "direct", "separable", "fft", "im2col")
+# Plans of recent calls whose method does not depend on the input values.
+_plans = PlanCache(maxsize=256)
 
 
-def _compute_dtype(result_dtype):
-    """Dtype the kernels compute in for a given result dtype."""
-    if result_dtype.kind in "biu":
-        # Integer results are exact modulo 2**64, hence equal to SciPy's
-        # (wrapping) values once reduced to the result type.
-        return np.dtype(np.int64)
-    if result_dtype == np.float16:
-        return np.dtype(np.float32)
-    return result_dtype.newbyteorder("=")
+def _conv(in1, in2, mode, method, axes, boundary, fillvalue, workers, out, is_convolve):
+    key = call_key(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve)
+    if key is not None:
+        plan = _plans.get(key)
+        if plan is not None:
+            if out is not None:
+                check_out(out, plan.out_shape, plan.result_dtype)
+            return plan.run(in1, in2, out)
+    p = conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve)
+    if not is_problem(p):
+        # two 0-d inputs: the product
+        if out is None:
+            return p
+        check_out(out, p.shape, p.dtype)
+        out[()] = p
+        return out
+    if out is not None:
+        check_out(out, p.out_shape, p.result_dtype)
+        if np.may_share_memory(out, p.in1) or np.may_share_memory(out, p.in2):
+            np.copyto(out, _conv_problem(p, method, None, None), casting="unsafe")
+            return out
+    return _conv_problem(p, method, key, out)
 
 
-def _flip(arr, axes):
-    return arr[tuple(slice(None, None, -1) if a in axes else slice(None) for a in range(arr.ndim))]
-
-
-def _layout_for_kernel(arr, dtype):
-    """View or copy of `arr` in `dtype` whose last axis is unit-stride and aligned."""
-    arr = arr.astype(dtype, copy=False)
-    isz = dtype.itemsize
-    ok = (
-        arr.flags.aligned
-        and all(st % isz == 0 for st in arr.strides)
-        and (arr.shape[-1] == 1 or arr.strides[-1] == isz)
-    )
-    return arr if ok else np.ascontiguousarray(arr)
-
-
-_NO_BATCH = np.zeros(1, dtype=np.intp)
-_NO_BATCH.flags.writeable = False
-
-
-def _batch_offsets(strides, shape, out_shape, itemsize):
-    """Element offset of every broadcast batch element (C order of out_shape)."""
-    if not out_shape:
-        return _NO_BATCH
-    off = np.zeros((1,) * len(out_shape), dtype=np.intp)
-    for i, (length, stride) in enumerate(zip(shape, strides)):
-        if length > 1:
-            idx_shape = [1] * len(out_shape)
-            idx_shape[i] = length
-            off = off + (np.arange(length, dtype=np.intp) * (stride // itemsize)).reshape(idx_shape)
-    return np.ascontiguousarray(np.broadcast_to(off, out_shape).ravel())
-
-
-def _check_valid_shapes(in1, in2, conv_axes):
-    ok1 = all(in1.shape[a] >= in2.shape[a] for a in conv_axes)
-    ok2 = all(in2.shape[a] >= in1.shape[a] for a in conv_axes)
-    if not (ok1 or ok2):
-        raise ValueError(
-            "For 'valid' mode, one of in1 and in2 must be at least as large as the "
-            f"other along every convolved axis; got {in1.shape} and {in2.shape}")
-    return ok1
-
-
-def _separable_kernel_terms(in2, conv_axes, batch_axes, result_dtype, required,
-                            decompose=True, max_terms=None):
-    """Separable terms of in2 along conv_axes in the result's arithmetic, or None.
-
-    One term (the 1-D factors) for a rank-1 kernel; several for a floating
-    kernel of small numerical rank (see `_separable.low_rank_terms`).
-    """
-    if any(in2.shape[a] != 1 for a in batch_axes):
-        if required:
-            raise ValueError("method='separable' needs a single kernel: in2 must have "
-                             "length 1 along the axes that are not convolved")
-        return None
-    kernel = in2.reshape([in2.shape[a] for a in conv_axes])
-    terms = _separable.low_rank_terms(kernel, result_dtype, decompose, max_terms)
-    if terms is None:
-        if required:
-            raise ValueError(
-                "method='separable' needs a separable in2: an outer product of 1-D kernels "
-                "(to the precision of the result dtype), or for floating results a sum of r "
-                "of them with r * sum(in2.shape) < in2.size")
-        return None
-    compute = np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
-    with np.errstate(all="ignore"):
-        return [[np.asarray(f).astype(compute) for f in term] for term in terms]
-
-
-class _Problem:
-    """A validated call reduced to correlation form (see `_prepare`)."""
-
-    __slots__ = ("in1", "in2", "mode", "bname", "fill", "fill_is_zero", "workers", "nthreads",
-                 "is_convolve", "result_dtype", "compute_dtype", "conv_axes", "batch_axes",
-                 "batch_out", "x", "v", "n", "k", "m", "s")
-
-    @property
-    def out_size(self):
-        return math.prod(self.batch_out) * math.prod(self.m)
-
-
-def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):
-    """Validate a call and reduce it to correlation form.
-
-    Returns the 0-d result for two 0-d inputs, else a `_Problem` with
-    ``out[b, i] = sum_t x_ext[b, i + t + s] * v[b, t]`` along ``conv_axes``,
-    where ``x_ext`` is ``x`` extended by the boundary rule; ``n``, ``k``,
-    ``m``, ``s`` are per convolved axis the lengths of ``x``, ``v``, the
-    output and the start offset; ``x`` and ``v`` broadcast to ``batch_out``
-    along ``batch_axes``.
-    """
-    in1 = as_numeric_array(in1, "in1")
-    in2 = as_numeric_array(in2, "in2")
-    check_choice(mode, "mode", MODES)
-    check_choice(method, "method", METHODS)
-    bname = check_boundary(boundary)
-    nthreads = resolve_workers(workers)
-    result_dtype = np.result_type(in1.dtype, in2.dtype)
-    fill = check_fillvalue(fillvalue, result_dtype)
-
-    if in1.ndim == 0 and in2.ndim == 0:
-        return in1 * in2 if (is_convolve or in2.dtype.kind != "c") else in1 * np.conj(in2)
-    if in1.ndim != in2.ndim:
-        raise ValueError(
-            f"in1 and in2 must have the same number of dimensions, got {in1.ndim} and {in2.ndim}"
-        )
-    if in1.size == 0:
-        raise ValueError(f"in1 is empty (shape {in1.shape})")
-    if in2.size == 0:
-        raise ValueError(f"in2 is empty (shape {in2.shape})")
-
-    ndim = in1.ndim
-    conv_axes = list(normalize_axes(axes, ndim))
-    batch_axes = [a for a in range(ndim) if a not in conv_axes]
-    for a in batch_axes:
-        if in1.shape[a] != in2.shape[a] and 1 not in (in1.shape[a], in2.shape[a]):
-            raise ValueError(
-                f"incompatible shapes for in1 and in2 along axis {a} (not convolved, must be "
-                f"equal or 1 to broadcast): {in1.shape} and {in2.shape}"
-            )
-
-    fill_is_zero = bname == "fill" and not fill.any()
-    swapped = False
-    if mode == "valid":
-        swapped = not _check_valid_shapes(in1, in2, conv_axes)
-    elif mode == "full" and fill_is_zero:
-        # With a zero extension the full output is symmetric in the inputs:
-        # run the kernel over the larger one (as SciPy does), since the
-        # direct method costs (input size) x (kernel size) x (fraction of the
-        # kernel inside the input).
-        swapped = math.prod(in2.shape[a] for a in conv_axes) > math.prod(
-            in1.shape[a] for a in conv_axes)
-
-    # Correlation form: out[i] = sum_t x_ext[i + t + s] * v[t].
-    # convolve(a, b) == convolve(b, a) and correlate(a, b) == convolve(a, flip(conj(b))).
-    second = np.conj(in2) if (not is_convolve and in2.dtype.kind == "c") else in2
-    if not swapped:
-        x = in1
-        v = _flip(second, conv_axes) if is_convolve else second
-    else:
-        x = second if is_convolve else _flip(second, conv_axes)
-        v = _flip(in1, conv_axes)
-
-    n = [x.shape[a] for a in conv_axes]
-    k = [v.shape[a] for a in conv_axes]
-    if mode == "full":
-        m = [ni + ki - 1 for ni, ki in zip(n, k)]
-        s = [-(ki - 1) for ki in k]
-    elif mode == "same":
-        m = list(n)
-        s = [-(ki // 2) for ki in k]
-    else:
-        m = [ni - ki + 1 for ni, ki in zip(n, k)]
-        s = [0] * len(k)
-
-    p = _Problem()
-    p.in1, p.in2, p.mode, p.bname, p.fill = in1, in2, mode, bname, fill
-    p.fill_is_zero = fill_is_zero
-    p.workers, p.nthreads, p.is_convolve = workers, nthreads, is_convolve
-    p.result_dtype, p.compute_dtype = result_dtype, _compute_dtype(result_dtype)
-    p.conv_axes, p.batch_axes = conv_axes, batch_axes
-    p.batch_out = [max(in1.shape[a], in2.shape[a]) for a in batch_axes]
-    p.x, p.v, p.n, p.k, p.m, p.s = x, v, n, k, m, s
-    if p.out_size > sys.maxsize // max(p.compute_dtype.itemsize, 8):
-        raise ValueError(
-            f"the output of shapes in1={in1.shape} and in2={in2.shape} is too large to allocate"
-        )
-    return p
-
-
-def _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve,
-                   out=None):
-    """convolve/correlate; `out` (internal) is a C-contiguous array the result
-    may be written to when its shape and dtype are those of the result and no
-    axis reordering is needed, else it is ignored."""
-    p = _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve)
-    if not isinstance(p, _Problem):
-        return p
+def _conv_problem(p, method, key, out):
     terms = None
+    static = False
     if method == "separable" and len(p.conv_axes) == 1:
         # one convolved axis: every kernel is 1-D already, the direct pass is it
         method = "direct"
     if method == "separable":
-        terms = _separable_kernel_terms(p.in2, p.conv_axes, p.batch_axes, p.result_dtype,
-                                        required=True)
+        terms = separable_terms_required(p)
     elif method == "auto":
-        method, terms = _costmodel.choose(p)
-    return _run(p, method, terms, out)
-
-
-def _run(p, method, terms=None, out=None):
-    """Compute problem `p` by `method` (`terms`: the separable terms of p.in2)."""
-    if method == "separable":
-        return _run_separable(p, terms)
-    if method in ("fft", "im2col"):
-        run = _fft.correlate_fft if method == "fft" else _im2col.correlate_im2col
-        result = run(
-            p.x, p.v, p.conv_axes, p.batch_axes, p.n, p.k, p.m, p.s, p.bname,
-            p.fill[()].item() if p.fill.ndim == 0 else p.fill, p.nthreads, p.result_dtype,
-            p.batch_out)
-        if result is not None:
-            return result
-        # integers too large for exact float64 arithmetic: the direct method is exact
-    return _run_direct(p, out)
-
-
-def _run_separable(p, terms):
-    terms_run = terms
-    if not p.is_convolve:
-        # correlate(a, b) == convolve(a, flip(conj(b))), factor by factor
-        terms_run = [[(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in term]
-                     for term in terms]
-    fill = p.fill
-    fill_value = fill[()] if p.result_dtype.kind in "biu" else fill.item()
-    return _separable._sum_of_passes(p.in1, terms_run, list(p.conv_axes), p.mode, p.bname,
-                                     fill_value, p.workers, p.result_dtype)
-
-
-def _run_direct(p, out=None):
-    ndim = p.x.ndim
-    conv_axes, batch_axes, batch_out = p.conv_axes, p.batch_axes, p.batch_out
-    n, k, m, s = list(p.n), list(p.k), list(p.m), list(p.s)
-    compute_dtype, result_dtype = p.compute_dtype, p.result_dtype
-    order = batch_axes + list(conv_axes)
-    identity_order = order == list(range(ndim))
-    xt = p.x if identity_order else p.x.transpose(order)
-    vt = p.v if identity_order else p.v.transpose(order)
-    if len(conv_axes) == 1:
-        # The kernel works on (rows, columns); a 1-D problem is a single row.
-        xt = xt[..., np.newaxis, :]
-        vt = vt[..., np.newaxis, :]
-        n, k, m, s = [1] + n, [1] + k, [1] + m, [0] + s
-    xt = _layout_for_kernel(xt, compute_dtype)
-    vc = np.ascontiguousarray(vt, dtype=compute_dtype)
-
-    nb = len(batch_axes)
-    isz = compute_dtype.itemsize
-    xs = [st // isz for st in xt.strides[nb:]]
-    xs[-1] = 1
-    x_off = _batch_offsets(xt.strides[:nb], xt.shape[:nb], batch_out, isz)
-    ksize = math.prod(k)
-    if nb:
-        w_index = np.arange(math.prod(vc.shape[:nb]), dtype=np.intp).reshape(vc.shape[:nb])
-        w_off = np.ascontiguousarray(np.broadcast_to(w_index, batch_out).ravel() * ksize)
+        method, terms = costmodel.choose(p)
+        static = method == "direct" and costmodel.direct_by_shape(p)
     else:
-        w_off = _NO_BATCH
-
-    kernel_shape = tuple(batch_out) + tuple(m)
-    if (out is not None and identity_order and compute_dtype == result_dtype
-            and out.dtype == result_dtype and out.flags.c_contiguous
-            and out.size == math.prod(kernel_shape)):
-        out = out.reshape(kernel_shape)
-    else:
-        out = np.empty(kernel_shape, dtype=compute_dtype)
-    fill_value = p.fill.astype(compute_dtype).item()
-    bcode = _direct.BOUNDARY_CODES[p.bname]
-    _direct.correlate_direct(xt, vc, out, n, k, m, s, xs, x_off, w_off, bcode, fill_value,
-                             p.nthreads)
-
-    if len(conv_axes) == 1:
-        out = out[..., 0, :]
-    if not identity_order:
-        out = out.transpose([order.index(a) for a in range(ndim)])
-    if result_dtype == np.bool_:
-        out = out != 0
-    elif out.dtype != result_dtype:
-        out = out.astype(result_dtype)
-    return np.ascontiguousarray(out)
+        static = method == "direct"
+    if method == "direct" and key is not None and static:
+        plan = direct.plan(p)
+        _plans.put(key, plan)
+        return plan.run(p.in1, p.in2, out)
+    return run_method(p, method, terms, out)
 
 
 _PARAMS_DOC = """
@@ -399,11 +165,16 @@ _PARAMS_DOC = """
         usable cores unless limited by ``OMP_NUM_THREADS``, `threadpoolctl`
         or `set_workers`; negative values count back from the number of
         usable CPUs (``-1`` is all of them). Results do not depend on it.
+    out : ndarray, optional
+        Array to write the result to: of the result's shape and dtype
+        (byte order aside), any memory layout, writeable. It may overlap
+        the inputs (the result is then computed aside and copied). Returned.
 
     Returns
     -------
     out : ndarray
-        The @name@, of dtype ``numpy.result_type(in1, in2)`` (see Notes).
+        The @name@, of dtype ``numpy.result_type(in1, in2)`` (see Notes);
+        `out` itself when given.
 
     Raises
     ------
@@ -411,10 +182,12 @@ _PARAMS_DOC = """
         For an unknown `mode`, `method` or `boundary`; inputs of different
         dimensionality or empty inputs; invalid or duplicate `axes`;
         non-broadcastable shapes; ``mode='valid'`` when neither input
-        contains the other; a non-scalar `fillvalue`; ``workers=0``.
+        contains the other; a non-scalar `fillvalue`; ``workers=0``; an
+        `out` of the wrong shape or dtype, or read-only.
     TypeError
         For non-numeric or extended-precision inputs, a non-integer
-        `workers`, or a complex `fillvalue` with a real result.
+        `workers`, a complex `fillvalue` with a real result, or an `out`
+        that is not an ndarray.
 
     Notes
     -----
@@ -429,13 +202,13 @@ _PARAMS_DOC = """
 
 
 def convolve(in1, in2, mode="full", method="auto", *, axes=None, boundary="fill",
-             fillvalue=0, workers=None):
-    return _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, True)
+             fillvalue=0, workers=None, out=None):
+    return _conv(in1, in2, mode, method, axes, boundary, fillvalue, workers, out, True)
 
 
 def correlate(in1, in2, mode="full", method="auto", *, axes=None, boundary="fill",
-              fillvalue=0, workers=None):
-    return _convolve_impl(in1, in2, mode, method, axes, boundary, fillvalue, workers, False)
+              fillvalue=0, workers=None, out=None):
+    return _conv(in1, in2, mode, method, axes, boundary, fillvalue, workers, out, False)
 
 
 convolve.__doc__ = (
@@ -592,19 +365,20 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
     >>> method in times
     True
     """
-    p = _prepare(in1, in2, mode, "auto", axes, boundary, fillvalue, workers, True)
-    if not isinstance(p, _Problem):
+    p = conv_problem(in1, in2, mode, "auto", axes, boundary, fillvalue, workers, True)
+    check_bool(measure, "measure")
+    if not is_problem(p):
         # two 0-d inputs: a product, whatever the method
         return ("direct", {"direct": 0.0}) if measure else "direct"
     if not measure:
-        return _costmodel.choose(p)[0]
-    methods, terms = _costmodel.candidates(p)
+        return costmodel.choose(p)[0]
+    methods, terms = costmodel.candidates(p)
     times = {}
     for method in methods:
-        guard = _costmodel.GUARDS.get(method)
+        guard = costmodel.GUARDS.get(method)
         if guard is not None and not guard(p):
             continue
-        times[method] = _best_time(lambda: _run(p, method, terms))
+        times[method] = _best_time(lambda: run_method(p, method, terms))
     return min(times, key=times.get), times
 
 

@@ -99,3 +99,10 @@ def check_fillvalue(fillvalue, result_dtype):
             raise ValueError(f"fillvalue {fillvalue!r} cannot be used with integer inputs")
     with np.errstate(all="ignore"):
         return fv.astype(result_dtype, casting="unsafe")
+
+
+def check_bool(value, name):
+    """Return `value` if it is a Python or NumPy bool, else raise TypeError."""
+    if type(value) is bool or isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")

@@ -1,0 +1,1 @@
+"""The public functions; `fastconv` re-exports them."""

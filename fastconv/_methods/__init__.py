@@ -1,0 +1,35 @@
+"""The methods: each computes a `ConvProblem` (see `problem`) its own way.
+
+``direct`` (compiled window sums), ``separable`` (1-D direct passes),
+``fft`` (spectra through `scipy.fft`) and ``im2col`` (lowered tiles times
+the kernels through BLAS). `run` dispatches; the cost model
+(`fastconv._plan.costmodel`) says which to use.
+"""
+
+import numpy as np
+
+from .. import _fft, _im2col
+from . import direct, separable
+
+__all__ = ["run"]
+
+
+def run(p, method, terms=None, out=None):
+    """Compute problem `p` by `method` (`terms`: the separable terms of p.in2),
+    into `out` when given (an array of the result's shape and dtype that
+    overlaps no input)."""
+    if method == "separable":
+        return separable.run(p, terms, out)
+    if method in ("fft", "im2col"):
+        compute = _fft.correlate_fft if method == "fft" else _im2col.correlate_im2col
+        result = compute(
+            p.x, p.v, p.conv_axes, p.batch_axes, p.n, p.k, p.m, p.s, p.bname,
+            p.fill[()].item() if p.fill.ndim == 0 else p.fill, p.nthreads, p.result_dtype,
+            p.batch_out)
+        if result is not None:
+            if out is None:
+                return result
+            np.copyto(out, result, casting="unsafe")
+            return out
+        # integers too large for exact float64 arithmetic: the direct method is exact
+    return direct.run(p, out)

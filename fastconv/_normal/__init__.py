@@ -1,0 +1,1 @@
+"""Validation of public calls into the normal form (the problem objects)."""

@@ -1,0 +1,1 @@
+"""Choosing how to compute: the cost model of the methods and the plan cache."""
