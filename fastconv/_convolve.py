@@ -398,7 +398,8 @@ _PARAMS_DOC = """
         Number of threads. ``None`` (default) uses `get_workers`, i.e. all
         usable cores unless limited by ``OMP_NUM_THREADS``, `threadpoolctl`
         or `set_workers`; negative values count back from the number of
-        usable CPUs (``-1`` is all of them). Results do not depend on it.
+        usable CPUs (``-1`` is all of them); values above the number of
+        usable CPUs are capped at it. Results do not depend on it.
 
     Returns
     -------
