@@ -487,8 +487,11 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     xt = np.asarray(x).transpose(order)
     vt = np.asarray(v).transpose(order)
     if plan.extend:
-        # in the result's arithmetic (int64 for integer results), so the fill
-        # value, already cast to the result dtype, is stored unchanged
+        # in the result's arithmetic (int64 for integer results, exact modulo
+        # 2**64): a fill value above int64's range (uint64) is stored as its
+        # representative modulo 2**64, as the direct method computes with it
+        if integer:
+            fill = (int(fill) + 2**63) % 2**64 - 2**63
         S = _extended(xt, nb, plan.source_start, plan.source_len, bname, fill,
                       np.dtype(np.int64) if integer else work)
     else:

@@ -940,3 +940,35 @@ def test_scratch_memory_is_given_back(rng):
         fastconv.convolve(a, b, "same", method="fft")
     # the same buffers serve every call: the pool neither grows nor lends them out
     assert sum(buf.nbytes for buf in scratch._free) == held
+
+
+# ======================================================= extreme integer fill values
+
+INTEGER_RESULT_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
+                         "uint64", "bool"]
+
+
+def _extreme_fills(dtype):
+    """Fill values at and beyond the range of integer `dtype` (cast as the direct method does)."""
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.iinfo(np.uint8)
+    return [int(info.min), int(info.max), 2**63, 2**64 - 1, -1, -2**63, -(2**63) + 1]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_RESULT_DTYPES)
+def test_extreme_integer_fill_is_exact_for_every_method(dtype):
+    # fills beyond int64 (uint64's upper half) used to overflow the FFT path's int64
+    # extension; every method must give the direct method's wrapped result
+    one_d = (np.arange(10).astype(dtype), np.ones(3, dtype))
+    two_d = ((np.arange(42) % 5).reshape(7, 6).astype(dtype), np.ones((3, 2), dtype))
+    for fill in _extreme_fills(dtype):
+        for a, b in [one_d, two_d]:
+            methods = ["fft", "im2col", "auto"] + (["separable"] if a.ndim == 2 else [])
+            for op in OPS:
+                for mode in ["full", "same"]:
+                    exp = getattr(fastconv, op)(a, b, mode, method="direct", fillvalue=fill)
+                    for method in methods:
+                        got = getattr(fastconv, op)(a, b, mode, method=method, fillvalue=fill)
+                        assert got.dtype == exp.dtype
+                        np.testing.assert_array_equal(
+                            got, exp, err_msg=f"{op} {mode} {method} fill={fill}")
