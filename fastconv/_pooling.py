@@ -282,7 +282,10 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
 
     if op == "lp":
         real = np.dtype(np.float32 if result_dtype in (np.float32, np.float16) else np.float64)
-        mag = np.abs(x).astype(real, copy=False)
+        # Integers are converted before taking the magnitude: np.abs of the
+        # most negative value of a signed type wraps around to itself.
+        mag = (np.abs(x.astype(real)) if x.dtype.kind in "biu"
+               else np.abs(x).astype(real, copy=False))
 
         def lp_of(values):
             with np.errstate(over="ignore", under="ignore"):

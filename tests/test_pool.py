@@ -1032,3 +1032,19 @@ def test_lp_of_huge_values_is_finite_where_representable(dtype, big):
         got = fastconv.pool(x, 2, op="lp")
     np.testing.assert_allclose(got, np.array([big * np.sqrt(2.0), 5.0], dtype=dtype),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64"])
+@pytest.mark.parametrize("p", [1, 2, 0.5, 3])
+def test_lp_of_most_negative_integer(dtype, p):
+    # np.abs(int8(-128)) is -128: the magnitude must be taken after the conversion to float
+    lo = int(np.iinfo(dtype).min)
+    x = np.array([lo, lo, 3, lo, -1, 2], dtype=dtype)
+    mag = np.abs(x.astype(np.float64))
+    exp = np.array([(mag[i:i + 2] ** p).sum() ** (1 / p) for i in range(0, 6, 2)])
+    np.testing.assert_allclose(fastconv.pool(x, 2, op="lp", p=p), exp, rtol=1e-14)
+    np.testing.assert_allclose(fastconv.adaptive_pool(x, 3, op="lp", p=p), exp, rtol=1e-14)
+    x2 = np.full((4, 4), lo, dtype=dtype)
+    exp2 = np.full((2, 2), (4 * float(abs(lo)) ** p) ** (1 / p))
+    np.testing.assert_allclose(fastconv.pool(x2, 2, op="lp", p=p), exp2, rtol=1e-14)
+    np.testing.assert_allclose(fastconv.adaptive_pool(x2, 2, op="lp", p=p), exp2, rtol=1e-14)
