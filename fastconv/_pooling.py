@@ -1,5 +1,6 @@
 """`pool` and `adaptive_pool`: validate, plan one pass per pooled axis, run kernels."""
 
+import itertools
 import math
 import operator
 
@@ -312,10 +313,9 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         return np.ascontiguousarray(out).view(result_dtype)[..., 0]
     real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
     arr = np.ascontiguousarray(x, dtype=real)
-    if weights is None or len(axes) == 1:
-        # The default Gaussian is separable, and so is any 1-D weight vector.
-        w1d = ([_gaussian_weights(pl.k) for pl in plans] if weights is None
-               else [np.asarray(weights, dtype=np.float64).reshape(-1)])
+    if weights is None:
+        # the default Gaussian is separable: one weighted pass per axis
+        w1d = [_gaussian_weights(pl.k) for pl in plans]
         total = _run_passes(arr, axes, plans, "wsum", nthreads, weights=w1d)
         norms = []
         for pl, w in zip(plans, w1d):
@@ -323,35 +323,84 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             norms.append(csum[pl.ends - pl.origin] - csum[pl.starts - pl.origin])
         div = _separable_divisor(plans, axes, ndim, norms)
         return (total / div).astype(result_dtype, copy=False)
-    return _weighted_general(arr, axes, plans, weights, nthreads).astype(result_dtype,
-                                                                         copy=False)
+    # the weights as the kernels multiply by them, so that the divisor is
+    # their sum over each window and a constant input is returned unchanged
+    w = np.asarray(weights).astype(real)
+    div = _window_weight_sums(w, plans)
+    if len(axes) == 1:
+        total = _run_passes(arr, axes, plans, "wsum", nthreads,
+                            weights=[w.astype(np.float64)])
+    else:
+        total = _weighted_windows(arr, axes, plans, w, nthreads)
+    shape = [1] * ndim
+    for ax, pl in zip(axes, plans):
+        shape[ax] = pl.Lout
+    return (total / div.reshape(shape)).astype(result_dtype, copy=False)
 
 
-def _weighted_general(arr, axes, plans, weights, nthreads):
-    """Weighted windows with an arbitrary weight array, by the direct correlation kernel.
+def _window_weight_sums(w, plans):
+    """Sum of the weights `w` over the in-input part of every window, shape (Lout...).
 
-    The full correlation along the pooled axes gives every window position;
-    the strided windows are a slice of it (output j's window starts at
-    j*s - pad, i.e. at full index j*s - pad + k - 1).
+    Each window's in-input part is a box of `w`; few distinct boxes occur
+    (the interior windows share one), and each is summed exactly rounded.
+    Raises the ValueError of the weighted rule when one of them sums to zero.
     """
-    from ._convolve import correlate
+    uniques, inverses = [], []
+    for pl in plans:
+        bounds = np.stack([pl.starts - pl.origin, pl.ends - pl.origin], axis=1)
+        u, inv = np.unique(bounds, axis=0, return_inverse=True)
+        uniques.append(u)
+        inverses.append(inv.reshape(-1))
+    table = np.empty([len(u) for u in uniques])
+    for idx in itertools.product(*[range(len(u)) for u in uniques]):
+        box = tuple(slice(int(u[i, 0]), int(u[i, 1])) for u, i in zip(uniques, idx))
+        table[idx] = math.fsum(w[box].astype(np.float64).ravel())
+    if not table.all():
+        raise ValueError(
+            "weights must not sum to zero over the part of any window inside x "
+            "(with this padding and ceil_mode an edge window's weights sum to 0)")
+    return table[np.ix_(*inverses)]
 
+
+def _weighted_windows(arr, axes, plans, w, nthreads):
+    """``sum_t arr[j*s - pad + t] * w[t]`` over the strided windows, zero outside `arr`.
+
+    Only the strided outputs are computed: with taps ``t = q*s + r`` split by
+    their phase ``r`` along each axis, output ``j`` is the sum over phases of
+    a stride-1 correlation of ``arr[b::s]`` (``b = (r - pad) mod s``) with
+    ``w[r::s]``, run by the direct kernel (``prod(s)`` problems whose taps add
+    up to those of `w`).
+    """
     ndim = arr.ndim
-    wshape = [1] * ndim
-    for ax, pl in zip(axes, plans):
-        wshape[ax] = pl.k
-    w = np.asarray(weights, dtype=arr.dtype).reshape(wshape)
-    full = correlate(arr, w, mode="full", axes=axes, workers=nthreads)
-    mask_shape = [1] * ndim
-    for ax, pl in zip(axes, plans):
-        mask_shape[ax] = pl.L
-    norm_full = correlate(np.ones(mask_shape, dtype=arr.dtype), w, mode="full", axes=axes,
-                          workers=nthreads)
-    index = [slice(None)] * ndim
-    for ax, pl in zip(axes, plans):
-        first = pl.k - 1 - pl.pad
-        index[ax] = slice(first, first + (pl.Lout - 1) * pl.s + 1, pl.s)
-    return full[tuple(index)] / norm_full[tuple(index)]
+    batch_axes = [a for a in range(ndim) if a not in axes]
+    moved = arr.transpose(batch_axes + list(axes))
+    batch_shape = moved.shape[:len(batch_axes)]
+    nbatch = math.prod(batch_shape)
+    moved = moved.reshape((nbatch,) + moved.shape[len(batch_axes):])
+    lead = [1] if len(axes) == 1 else []  # the kernel wants two axes at least
+    m = lead + [pl.Lout for pl in plans]
+    total = np.zeros((nbatch,) + tuple(m), arr.dtype)
+    part = np.empty_like(total)
+    no_kernel_offset = np.zeros(nbatch, np.intp)
+    for phase in itertools.product(*[range(min(pl.s, pl.k)) for pl in plans]):
+        sub = np.ascontiguousarray(w[tuple(slice(r, None, pl.s) for r, pl in zip(phase, plans))])
+        starts = [(r - pl.pad) // pl.s for r, pl in zip(phase, plans)]
+        firsts = [(r - pl.pad) % pl.s for r, pl in zip(phase, plans)]
+        if any(b >= pl.L for b, pl in zip(firsts, plans)):
+            continue  # this phase reads padding only
+        xv = np.ascontiguousarray(moved[(slice(None),) + tuple(
+            slice(b, None, pl.s) for b, pl in zip(firsts, plans))])
+        n = lead + list(xv.shape[1:])
+        xs = [int(np.prod(n[d + 1:])) for d in range(len(n))]
+        x_off = np.arange(nbatch, dtype=np.intp) * math.prod(n)
+        _direct.correlate_direct(xv, sub.reshape(lead + list(sub.shape)), part, n,
+                                 lead + list(sub.shape), m, [0] * len(lead) + starts, xs,
+                                 x_off, no_kernel_offset, _direct.BOUNDARY_CODES["fill"], 0.0,
+                                 nthreads)
+        total += part
+    total = total.reshape(tuple(batch_shape) + tuple(pl.Lout for pl in plans))
+    order = batch_axes + list(axes)
+    return total.transpose([order.index(a) for a in range(ndim)])
 
 
 def _argpool(x, axes, plans, op, nthreads):
@@ -383,8 +432,8 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     Parameters
     ----------
     x : array_like
-        Input of any numeric dtype (complex only for 'sum', 'mean', 'lp')
-        and any number of dimensions.
+        Input of any numeric dtype (complex only for 'sum', 'mean', 'lp',
+        'weighted') and any number of dimensions.
     size : int or sequence of int
         Window length along every pooled axis, or one per pooled axis.
     stride : int or sequence of int, optional
@@ -422,7 +471,11 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
         Exponent of 'lp' pooling (positive, finite); default 2.
     weights : array_like, optional
         Weights of 'weighted' pooling, of shape `size` (one length per
-        pooled axis).
+        pooled axis), finite, of any signs. Each output divides by the sum
+        of the weights over the input elements of its window, so no window
+        that occurs (given `padding` and `ceil_mode`) may have weights
+        summing to zero there: such weights are refused with a
+        ``ValueError`` rather than giving infinities.
     count_include_pad : bool, optional
         For 'mean': divide by the window size including padding (True, the
         default, as PyTorch) or by the number of input elements in the
@@ -452,12 +505,13 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     ValueError
         For sizes or strides < 1, negative padding or padding larger than
         half the window, an input too small for one window, an unknown
-        `op`, invalid `p`, `weights` of the wrong shape or without
-        'weighted', `return_indices` with an op other than max/min, invalid
-        `axes`, empty `x`.
+        `op`, invalid `p`, `weights` of the wrong shape, not finite, summing
+        to zero over the in-input part of a window, or without 'weighted',
+        `return_indices` with an op other than max/min, invalid `axes`,
+        empty `x`.
     TypeError
-        For non-numeric `x`, complex `x` with max/min/weighted, non-integer
-        sizes or `workers`.
+        For non-numeric `x`, complex `x` with max/min, non-integer sizes or
+        `workers`.
 
     See Also
     --------
@@ -465,8 +519,10 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
 
     Notes
     -----
-    Every pooling is computed as one pass per pooled axis (max, min, sums
-    and the separable weights are separable). Non-overlapping and short
+    Every pooling but 'weighted' with an N-D `weights` array is computed as
+    one pass per pooled axis (max, min, sums and the default Gaussian
+    weights are separable); N-D weights run the direct correlation kernel
+    on the strided windows only. Non-overlapping and short
     windows combine their rows directly; long windows with small strides
     use the van Herk / Gil-Werman block scans, three operations per input
     element whatever the window size. The inner loops run along contiguous
@@ -516,8 +572,8 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
         if weights.shape != tuple(sizes):
             raise ValueError(f"weights must have the window shape {tuple(sizes)}, got "
                              f"{weights.shape}")
-        if not np.all(np.isfinite(weights)) or weights.sum() == 0:
-            raise ValueError("weights must be finite and must not sum to zero")
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("weights must be finite")
     if return_indices and op not in ("max", "min"):
         raise ValueError("return_indices=True needs op='max' or op='min'")
     if weights is not None:
