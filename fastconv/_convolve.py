@@ -1,7 +1,6 @@
 """`convolve` and `correlate`: validate, reduce to correlation form, run a kernel."""
 
 import math
-import sys
 import time
 
 import numpy as np
@@ -11,6 +10,8 @@ from ._threads import resolve_workers
 from ._validation import (
     MODES,
     as_numeric_array,
+    check_allocatable,
+    check_bool,
     check_boundary,
     check_choice,
     check_fillvalue,
@@ -196,10 +197,8 @@ def _prepare(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_conv
     p.conv_axes, p.batch_axes = conv_axes, batch_axes
     p.batch_out = [max(in1.shape[a], in2.shape[a]) for a in batch_axes]
     p.x, p.v, p.n, p.k, p.m, p.s = x, v, n, k, m, s
-    if p.out_size > sys.maxsize // max(p.compute_dtype.itemsize, 8):
-        raise ValueError(
-            f"the output of shapes in1={in1.shape} and in2={in2.shape} is too large to allocate"
-        )
+    check_allocatable(p.out_size, p.compute_dtype.itemsize,
+                      f"the output of shapes in1={in1.shape} and in2={in2.shape}")
     return p
 
 
@@ -560,7 +559,8 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
         inputs (the guards above still apply; ``'im2col'`` is tried for
         banks of kernels, several kernels broadcast over one input, where its
         matrix products have several columns), and return the fastest with
-        the times. Default False.
+        the times. Default False. Must be a bool (NumPy's too): TypeError
+        otherwise.
 
     Returns
     -------
@@ -593,6 +593,7 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
     >>> method in times
     True
     """
+    measure = check_bool(measure, "measure")
     p = _prepare(in1, in2, mode, "auto", axes, boundary, fillvalue, workers, True)
     if not isinstance(p, _Problem):
         # two 0-d inputs: a product, whatever the method

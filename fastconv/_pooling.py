@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _direct
 from ._threads import resolve_workers
-from ._validation import ordered_axes
+from ._validation import check_allocatable, check_bool, ordered_axes
 
 __all__ = ["pool", "adaptive_pool"]
 
@@ -89,6 +89,9 @@ def _check_op(op, choices):
 
 
 def _check_p(p):
+    if isinstance(p, (bool, np.bool_)):
+        # float(True) is 1: a flag passed by mistake would silently pick p=1
+        raise TypeError(f"p must be a positive number, not a bool, got {p!r}")
     try:
         p = float(p)
     except (TypeError, ValueError):
@@ -511,7 +514,8 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
         empty `x`.
     TypeError
         For non-numeric `x`, complex `x` with max/min, non-integer sizes or
-        `workers`.
+        `workers`, a bool `p`, or `ceil_mode`, `count_include_pad` or
+        `return_indices` other than True/False (NumPy bools included).
 
     See Also
     --------
@@ -555,6 +559,9 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     """
     x = _as_pool_input(x)
     op = _check_op(op, POOL_OPS)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    count_include_pad = check_bool(count_include_pad, "count_include_pad")
+    return_indices = check_bool(return_indices, "return_indices")
     ax = ordered_axes(axes, x.ndim)
     naxes = len(ax)
     sizes = _per_axis(size, "size", naxes, 1)
@@ -583,7 +590,7 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     ax, sizes, strides, pads = _sorted_by_axis(ax, sizes, strides, pads)
     plans = []
     for a, k, s, pad in zip(ax, sizes, strides, pads):
-        Lout = _output_length(x.shape[a], k, s, pad, bool(ceil_mode))
+        Lout = _output_length(x.shape[a], k, s, pad, ceil_mode)
         if Lout < 1:
             raise ValueError(
                 f"size {k} (with padding {pad}) is larger than axis {a} of x (length "
@@ -607,7 +614,9 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
         Input of any numeric dtype and any number of dimensions.
     output_size : int or sequence of int
         Output length of every pooled axis, or one per pooled axis (>= 1;
-        may exceed the input length, in which case windows repeat).
+        may exceed the input length, in which case windows repeat). The
+        output must fit in memory: its byte count at most that of this
+        machine's physical memory (and of ``intp``).
     op : {'max', 'min', 'mean', 'sum', 'lp'}, optional
         Reduction over each window, as in `pool`.
     axes : int or sequence of int, optional
@@ -626,10 +635,11 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
     Raises
     ------
     ValueError
-        For an output size < 1, an unknown `op`, invalid `p` or `axes`, or
-        empty `x`.
+        For an output size < 1 or whose output is too large to allocate, an
+        unknown `op`, invalid `p` or `axes`, or empty `x`.
     TypeError
-        For non-numeric `x`, complex `x` with max/min, non-integer sizes.
+        For non-numeric `x`, complex `x` with max/min, non-integer sizes, a
+        bool `p`.
 
     See Also
     --------
@@ -652,5 +662,10 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
     sizes = _per_axis(output_size, "output_size", len(ax), 1)
     ax, sizes = _sorted_by_axis(ax, sizes)
     p = _check_p(p) if op == "lp" else p
+    out_shape = list(x.shape)
+    for a, n in zip(ax, sizes):
+        out_shape[a] = n
+    check_allocatable(math.prod(out_shape), _result_dtype(x.dtype, op).itemsize,
+                      f"the output of output_size={output_size!r} for x of shape {x.shape}")
     plans = [_adaptive_plan(x.shape[a], n) for a, n in zip(ax, sizes)]
     return _pool_impl(x, ax, plans, op, p, None, False, False, workers)

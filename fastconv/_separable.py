@@ -6,8 +6,8 @@ import numpy as np
 import scipy.linalg
 
 from ._blas import serial_blas
-from ._validation import (MODES, as_numeric_array, check_boundary, check_choice,
-                          check_fillvalue, ordered_axes)
+from ._validation import (MODES, as_numeric_array, check_allocatable, check_boundary,
+                          check_choice, check_fillvalue, ordered_axes)
 from ._workspace import scratch
 
 __all__ = ["convolve_separable", "low_rank_terms", "separable_factors"]
@@ -407,5 +407,13 @@ def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill",
             raise ValueError(
                 "For 'valid' mode, the input must be at least as large as the kernel along "
                 "every convolved axis, or the kernel at least as large as the input")
+    # before any scratch is taken: the largest of the passes' outputs must exist
+    shape, largest = list(in1.shape), 0
+    for a, k in zip(ax, ks):
+        shape = _intermediate_shape(shape, a, shape[a], len(k), mode)
+        largest = max(largest, math.prod(shape))
+    check_allocatable(largest, result_dtype.itemsize,
+                      f"the output of in1 of shape {in1.shape} with kernels of lengths "
+                      f"{[len(k) for k in ks]}")
     fill_value = fill[()] if result_dtype.kind in "biu" else fill.item()
     return _passes(in1, ks, ax, mode, bname, fill_value, workers, result_dtype)
