@@ -220,11 +220,20 @@ def _in_parts(fn, nelements, nthreads):
         return
     with _pool_lock:
         if _pool_size < nparts - 1:
+            # The smaller pool's threads would otherwise idle for the life of
+            # the process; its queued work still runs after the shutdown.
+            if _pool is not None:
+                _pool.shutdown(wait=False)
             _pool = concurrent.futures.ThreadPoolExecutor(nparts - 1, "fastconv-fft")
             _pool_size = nparts - 1
-        pool = _pool
-    futures = [pool.submit(fn, part, nparts) for part in range(1, nparts)]
-    fn(0, nparts)
+        # submitted under the lock: no other call shuts this pool down meanwhile
+        futures = [_pool.submit(fn, part, nparts) for part in range(1, nparts)]
+    try:
+        fn(0, nparts)
+    finally:
+        # Every part writes into the caller's scratch buffers: none may still
+        # run when an exception hands them back to the pool.
+        concurrent.futures.wait(futures)
     for f in futures:
         f.result()
 
@@ -327,7 +336,10 @@ def _probe_pocketfft():
         probe = binding.r2c(np.arange(4, dtype=np.float32), (0,), True, 0,
                             np.empty(3, np.complex64), 1)
         back = binding.c2r(probe, (0,), 4, False, 2, np.empty(4, np.float32), 1)
-        ok = np.allclose(back, np.arange(4))
+        spectrum = binding.c2c(np.arange(4, dtype=np.complex64), (0,), True, 0,
+                               np.empty(4, np.complex64), 1)
+        ok = (np.allclose(back, np.arange(4))
+              and np.allclose(spectrum, [6, -2 + 2j, -2, -2 - 2j]))
     except Exception:  # any other layout or signature: use the public API
         return None
     return binding if ok else None

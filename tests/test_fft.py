@@ -13,6 +13,10 @@ real/complex FFTs. The expected values always come from ``method='direct'``:
 * dtype and shape always identical to the direct method's.
 """
 
+import concurrent.futures
+import threading
+import time
+
 import numpy as np
 import pytest
 import scipy.fft as scipy_fft
@@ -972,3 +976,74 @@ def test_extreme_integer_fill_is_exact_for_every_method(dtype):
                         assert got.dtype == exp.dtype
                         np.testing.assert_array_equal(
                             got, exp, err_msg=f"{op} {mode} {method} fill={fill}")
+
+
+# ======================================================= pocketfft probe, thread pool
+
+
+def test_probe_rejects_a_binding_whose_c2c_changed(monkeypatch):
+    # complex FFTs call c2c: a changed signature must make the probe fall back to the
+    # public scipy.fft rather than let complex convolutions raise
+    binding = _fft._probe_pocketfft()
+    if binding is None:
+        pytest.skip("this SciPy has no usable pocketfft binding")
+
+    def c2c(a, axes, forward):  # another signature
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(binding, "c2c", c2c)
+    assert _fft._probe_pocketfft() is None
+    monkeypatch.undo()  # scipy.fft's public functions call the binding too
+    monkeypatch.setattr(_fft, "_pocketfft", None)
+    a = np.arange(30.0) * (1 + 1j)
+    b = np.array([1.0, 2j, -1.0])
+    np.testing.assert_allclose(fastconv.convolve(a, b, method="fft"),
+                               fastconv.convolve(a, b, method="direct"), rtol=1e-13, atol=1e-12)
+
+
+def _fft_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("fastconv-fft")]
+
+
+def test_replaced_thread_pools_are_shut_down(monkeypatch):
+    # every pool stays referenced here, as by a call still using it: only a
+    # shutdown lets its threads go
+    pools = []
+
+    class Recorded(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recorded)
+    monkeypatch.setattr(_fft, "_pool", None)
+    monkeypatch.setattr(_fft, "_pool_size", 0)
+    nelements = 16 * _fft._MIN_ELEMENTS_PER_THREAD
+    for nthreads in list(range(2, 12)) * 2:
+        _fft._in_parts(lambda part, nparts: None, nelements, nthreads)
+    assert len(pools) == 10
+    deadline = time.monotonic() + 10
+    while len(_fft_threads()) > _fft._pool_size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_fft_threads()) <= _fft._pool_size
+    for pool in pools:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("failing_part", [0, 1])
+def test_failing_part_waits_for_the_others(failing_part):
+    # scratch buffers go back to the pool when an exception leaves correlate_fft:
+    # no part may still be writing into them then
+    finished = []
+
+    def fn(part, nparts):
+        if part == failing_part:
+            raise RuntimeError("boom")
+        if part:  # the pool's parts are still busy when the calling thread's part ends
+            time.sleep(0.2)
+        finished.append(part)
+
+    nparts = 3
+    with pytest.raises(RuntimeError, match="boom"):
+        _fft._in_parts(fn, nparts * _fft._MIN_ELEMENTS_PER_THREAD, nparts)
+    assert sorted(finished) == [p for p in range(nparts) if p != failing_part]
