@@ -14,6 +14,7 @@ real/complex FFTs. The expected values always come from ``method='direct'``:
 """
 
 import concurrent.futures
+import math
 import threading
 import time
 
@@ -403,13 +404,24 @@ def test_int32_full_range_long_kernel(rng):
         check_fft("convolve", a, b, mode, boundary="nearest")
 
 
-def test_int16_wide_exact(rng):
-    # a large exact-in-float64 case: rounding of the FFT result must be correct everywhere
+def test_int16_wide_exact(rng, monkeypatch):
+    # full range: exact, by the FFT or by the direct fallback
     a = make_array(rng, (64, 80), "int16", kind="full")
     b = make_array(rng, (15, 17), "int16", kind="full")
     for mode in MODES:
         check_fft("convolve", a, b, mode, boundary="mirror")
         check_fft("correlate", a, b, mode)
+    # a large case within the proven bound: the FFT's rounding must be right everywhere
+    a = rng.integers(-2**13, 2**13 + 1, (64, 80)).astype(np.int16)
+    b = rng.integers(-2**13, 2**13 + 1, (15, 17)).astype(np.int16)
+    for mode in MODES:
+        for op, boundary in [("convolve", "mirror"), ("correlate", "fill")]:
+            exp = getattr(fastconv, op)(a, b, mode, method="direct", boundary=boundary)
+            calls = _direct_calls(monkeypatch)
+            got = getattr(fastconv, op)(a, b, mode, method="fft", boundary=boundary)
+            monkeypatch.undo()
+            assert not calls, "the FFT method fell back to the direct method"
+            np.testing.assert_array_equal(got, exp)
 
 
 @pytest.mark.parametrize(
@@ -670,7 +682,7 @@ def test_fft_method_does_not_run_the_direct_kernel(monkeypatch):
 # over several batches). `blocked` records every plan used, so each test
 # can check that it really ran several blocks (and partial last blocks).
 
-from fastconv import _fft  # noqa: E402
+from fastconv import _direct, _fft  # noqa: E402
 from _reference import reference_convolve, reference_correlate  # noqa: E402
 
 
@@ -1047,3 +1059,49 @@ def test_failing_part_waits_for_the_others(failing_part):
     with pytest.raises(RuntimeError, match="boom"):
         _fft._in_parts(fn, nparts * _fft._MIN_ELEMENTS_PER_THREAD, nparts)
     assert sorted(finished) == [p for p in range(nparts) if p != failing_part]
+
+
+# ======================================================= integer exactness bound
+
+
+def _direct_calls(monkeypatch):
+    calls = []
+    real = _direct.correlate_direct
+
+    def spy(*args):
+        calls.append(args[4])
+        return real(*args)
+
+    monkeypatch.setattr(_direct, "correlate_direct", spy)
+    return calls
+
+
+def test_exactness_bound_scales_with_the_kernels_1_norm(monkeypatch):
+    # A constant kernel has ||v||_1 = k but ||v||_2 = sqrt(k): its spectrum is one
+    # peak of height ||x||_1 ||v||_1, and the rounding errors scale with it. A bound
+    # in 2-norms only (8 eps log2(N) ||x||_2 ||v||_2 < 1/2) accepts these inputs.
+    n = k = 4096
+    plan = _fft.plan_for([n], [k], [n + k - 1], [-(k - 1)], "fill", True, np.dtype(np.int64))
+    nfft = math.prod(plan.transform)
+    eps = np.finfo(np.float64).eps
+    M = int(0.5 / (8 * eps * math.log2(nfft) * math.sqrt(n) * math.sqrt(k)))
+    x = np.full(n, M, np.int64)
+    v = np.ones(k, np.int64)
+    assert 8 * eps * math.log2(nfft) * np.linalg.norm(x) * np.linalg.norm(v) < 0.5
+    assert not _fft.exact_bound_holds(_fft.norms(x), _fft.norms(v), plan, [k])
+    calls = _direct_calls(monkeypatch)
+    got = fastconv.convolve(x, v, method="fft")
+    assert calls, "the FFT method did not fall back to the direct method"
+    np.testing.assert_array_equal(got, M * np.convolve(np.ones(n, np.int64), v))
+    assert fastconv.choose_conv_method(x, v) != "fft"
+
+
+def test_exactness_bound_accepts_small_integers(monkeypatch, rng):
+    # the bound still lets typical 8-bit data through the FFT, and those results are exact
+    a = rng.integers(0, 256, (300, 280)).astype(np.uint8)
+    b = rng.integers(-128, 128, (41, 37)).astype(np.int8)
+    calls = _direct_calls(monkeypatch)
+    got = fastconv.convolve(a, b, "same", method="fft")
+    assert not calls
+    monkeypatch.undo()
+    np.testing.assert_array_equal(got, fastconv.convolve(a, b, "same", method="direct"))
