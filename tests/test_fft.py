@@ -539,10 +539,71 @@ def test_valid_mode_crossed_shapes_raise(op):
 
 # ======================================================= NaN / Inf
 
+def _correlation_form(n, k, mode):
+    """Output length and start offset of one axis (out[i] reads x[i + s : i + s + k])."""
+    if mode == "full":
+        return n + k - 1, -(k - 1)
+    if mode == "same":
+        return n, -(k // 2)
+    return n - k + 1, 0
+
+
+def _outer_and(masks):
+    """Boolean array true where every per-axis mask is."""
+    out = np.ones([len(m) for m in masks], bool)
+    for d, m in enumerate(masks):
+        out &= m.reshape([-1 if e == d else 1 for e in range(len(masks))])
+    return out
+
+
+def _window_mask(shape, kshape, mode, position):
+    """Outputs whose window holds the input sample at `position`."""
+    masks = []
+    for n, k, p in zip(shape, kshape, position):
+        m, s = _correlation_form(n, k, mode)
+        i = np.arange(m)
+        masks.append((i + s <= p) & (p < i + s + k))
+    return _outer_and(masks)
+
+
+def _fft_block_mask(shape, kshape, mode, positions, dtype, fill_is_zero=True):
+    """Outputs that the FFT method's blocks holding any of the source samples at
+    `positions` (tuples of input indices, possibly outside the input) add into.
+
+    A non-finite sample makes its block's spectrum, hence the whole output of
+    that block (``block + k - 1`` samples per axis), non-finite; the other
+    blocks stay finite.
+    """
+    ms = [_correlation_form(n, k, mode) for n, k in zip(shape, kshape)]
+    plan = _fft.plan_for(list(shape), list(kshape), [m for m, _ in ms], [s for _, s in ms],
+                         "fill", fill_is_zero, np.dtype(dtype))
+    mask = np.zeros([m for m, _ in ms], bool)
+    for position in positions:
+        per_axis = []
+        for d, (p, k, (m, _)) in enumerate(zip(position, kshape, ms)):
+            q = p - plan.source_start[d]
+            B, o = plan.block[d], plan.offset[d]
+            i = np.arange(m)
+            hit = 0 <= q < plan.source_len[d]
+            j = q // B
+            per_axis.append(hit & (j * B <= i + o) & (i + o < j * B + B + k - 1))
+        mask |= _outer_and(per_axis)
+    return mask
+
+
+@pytest.fixture(params=[None, 7], ids=["one-block", "blocks-of-7"])
+def max_block(request, monkeypatch):
+    """Plain FFT convolution, or overlap-add with blocks of at most 7 samples."""
+    monkeypatch.setattr(_fft, "_MAX_BLOCK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "complex128"])
 @pytest.mark.parametrize("where", ["in1", "in2", "fill"])
-def test_nan_input_gives_nan(dtype, where, rng):
-    # with method='fft' a NaN may spread over the whole output; only NaN somewhere, no error
+def test_nan_input_gives_nan_where_documented(dtype, where, max_block, rng):
+    # method='fft': a NaN in in2 spreads over the whole output, one in in1 (or in the
+    # fill) over the outputs of the blocks that read it; method='direct': exactly the
+    # outputs whose windows hold it
     a = make_array(rng, (30,), dtype)
     b = make_array(rng, (5,), dtype)
     fv = 0
@@ -554,21 +615,46 @@ def test_nan_input_gives_nan(dtype, where, rng):
         fv = np.nan
     for op in OPS:
         for mode in ["full", "same"]:
+            m, s = _correlation_form(30, 5, mode)
             got = getattr(fastconv, op)(a, b, mode, method="fft", fillvalue=fv)
+            direct = getattr(fastconv, op)(a, b, mode, method="direct", fillvalue=fv)
             assert got.dtype == np.dtype(dtype)
-            assert np.any(np.isnan(got))
+            if where == "in2":
+                expected, in_window = np.ones(m, bool), np.ones(m, bool)
+            elif where == "in1":
+                expected = _fft_block_mask((30,), (5,), mode, [(10,)], dtype)
+                in_window = _window_mask((30,), (5,), mode, (10,))
+            else:
+                outside = [(q,) for q in range(s, s + m + 4) if not 0 <= q < 30]
+                expected = _fft_block_mask((30,), (5,), mode, outside, dtype, False)
+                in_window = np.logical_or.reduce([_window_mask((30,), (5,), mode, q)
+                                                  for q in outside])
+            assert in_window.any() and not (in_window & ~expected).any()
+            np.testing.assert_array_equal(np.isnan(got), expected, err_msg=f"{op} {mode}")
+            np.testing.assert_array_equal(np.isnan(direct), in_window, err_msg=f"{op} {mode}")
     if where == "in1":
         for boundary in BOUNDARIES:
             got = fastconv.convolve(a, b, "valid", method="fft", boundary=boundary)
-            assert np.any(np.isnan(got))
+            np.testing.assert_array_equal(
+                np.isnan(got), _fft_block_mask((30,), (5,), "valid", [(10,)], dtype))
+            direct = fastconv.convolve(a, b, "valid", method="direct", boundary=boundary)
+            np.testing.assert_array_equal(np.isnan(direct),
+                                          _window_mask((30,), (5,), "valid", (10,)))
         A = make_array(rng, (8, 9), dtype)
         A[3, 4] = np.nan
-        got = fastconv.convolve(A, make_array(rng, (3, 3), dtype), "same", method="fft")
-        assert np.any(np.isnan(got))
+        K = make_array(rng, (3, 3), dtype)
+        got = fastconv.convolve(A, K, "same", method="fft")
+        np.testing.assert_array_equal(
+            np.isnan(got), _fft_block_mask((8, 9), (3, 3), "same", [(3, 4)], dtype))
+        direct = fastconv.convolve(A, K, "same", method="direct")
+        np.testing.assert_array_equal(np.isnan(direct),
+                                      _window_mask((8, 9), (3, 3), "same", (3, 4)))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "complex64"])
-def test_inf_input_no_error(dtype, rng):
+def test_inf_input_no_error(dtype, max_block, rng):
+    # an infinity makes the outputs of the blocks that read it non-finite (FFT), or
+    # those whose windows hold it (direct); every other output stays finite
     a = make_array(rng, (30,), dtype)
     b = make_array(rng, (5,), dtype)
     a[4] = np.inf
@@ -576,7 +662,11 @@ def test_inf_input_no_error(dtype, rng):
         for mode in MODES:
             got = getattr(fastconv, op)(a, b, mode, method="fft")
             assert got.dtype == np.dtype(dtype)
-            assert not np.all(np.isfinite(got))
+            np.testing.assert_array_equal(~np.isfinite(got),
+                                          _fft_block_mask((30,), (5,), mode, [(4,)], dtype))
+            direct = getattr(fastconv, op)(a, b, mode, method="direct")
+            np.testing.assert_array_equal(~np.isfinite(direct),
+                                          _window_mask((30,), (5,), mode, (4,)))
 
 
 # ======================================================= workers
