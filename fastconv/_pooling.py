@@ -345,24 +345,44 @@ def _window_weight_sums(w, plans):
     """Sum of the weights `w` over the in-input part of every window, shape (Lout...).
 
     Each window's in-input part is a box of `w`; few distinct boxes occur
-    (the interior windows share one), and each is summed exactly rounded.
-    Raises the ValueError of the weighted rule when one of them sums to zero.
+    (the interior windows share one). Their sums are computed exactly, in
+    integers (every weight is an integer multiple of the smallest power of
+    two among them), by inclusion-exclusion over a summed-area table, then
+    rounded once. Raises the ValueError of the weighted rule when one of
+    them is zero.
     """
+    mant, expo = np.frexp(w.astype(np.float64))
+    lowest = int(expo.min()) - 53 if w.size else 0
+    ints = np.empty(w.shape, dtype=object)
+    for idx, (m_, e_) in enumerate(zip(mant.ravel(), expo.ravel())):
+        ints.flat[idx] = int(np.ldexp(m_, 53)) << (int(e_) - 53 - lowest)
+    table = np.zeros([k + 1 for k in w.shape], dtype=object)
+    table[(slice(1, None),) * w.ndim] = ints
+    for d in range(w.ndim):
+        table = np.cumsum(table, axis=d)
     uniques, inverses = [], []
     for pl in plans:
         bounds = np.stack([pl.starts - pl.origin, pl.ends - pl.origin], axis=1)
         u, inv = np.unique(bounds, axis=0, return_inverse=True)
         uniques.append(u)
         inverses.append(inv.reshape(-1))
-    table = np.empty([len(u) for u in uniques])
-    for idx in itertools.product(*[range(len(u)) for u in uniques]):
-        box = tuple(slice(int(u[i, 0]), int(u[i, 1])) for u, i in zip(uniques, idx))
-        table[idx] = math.fsum(w[box].astype(np.float64).ravel())
-    if not table.all():
+    box = 0
+    for corner in itertools.product((0, 1), repeat=w.ndim):
+        sign = (-1) ** (w.ndim - sum(corner))
+        box = box + sign * table[np.ix_(*[u[:, c] for u, c in zip(uniques, corner)])]
+    if any(v == 0 for v in box.flat):
         raise ValueError(
             "weights must not sum to zero over the part of any window inside x "
             "(with this padding and ceil_mode an edge window's weights sum to 0)")
-    return table[np.ix_(*inverses)]
+
+    def rounded(v):
+        try:
+            return v * 2.0 ** lowest if lowest >= 0 else v / (1 << -lowest)
+        except OverflowError:
+            return math.copysign(math.inf, v)
+
+    sums = np.array([rounded(v) for v in box.flat], dtype=np.float64).reshape(box.shape)
+    return sums[np.ix_(*inverses)]
 
 
 def _weighted_windows(arr, axes, plans, w, nthreads):

@@ -1132,6 +1132,9 @@ def test_weighted_computes_only_the_strided_outputs(monkeypatch, rng):
     # taps [1, -1] sum to 0
     (dict(size=3, stride=2, padding=0, weights=[1.0, -1.0, 5.0]), True),
     (dict(size=3, stride=2, padding=0, weights=[1.0, -1.0, 5.0], ceil_mode=True), False),
+    # sums exactly zero although rounded left-to-right they give -1
+    (dict(size=4, stride=1, padding=0, weights=[1e16, 1.0, -1e16, -1.0]), False),
+    (dict(size=4, stride=1, padding=0, weights=[1e16, 1.0, -1e16, 1.0]), True),
 ])
 def test_weighted_zero_sum_edge_window_is_refused(kw, ok):
     x = np.arange(1.0, 7.0)
