@@ -411,7 +411,9 @@ _PARAMS_DOC = """
         For an unknown `mode`, `method` or `boundary`; inputs of different
         dimensionality or empty inputs; invalid or duplicate `axes`;
         non-broadcastable shapes; ``mode='valid'`` when neither input
-        contains the other; a non-scalar `fillvalue`; ``workers=0``.
+        contains the other; a non-scalar `fillvalue`; ``workers=0`` or below
+        minus the number of usable CPUs; an output whose byte count exceeds
+        ``intp`` or this machine's physical memory.
     TypeError
         For non-numeric or extended-precision inputs, a non-integer
         `workers`, or a complex `fillvalue` with a real result.
