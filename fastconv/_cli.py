@@ -20,7 +20,7 @@ def _build_parser():
                         version=f"fastconv {fastconv.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("demo", help="show the configuration, check a result "
-                   "against SciPy and time a few cases (about 5 s)")
+                   "against SciPy and time a few cases (about 10 s)")
     sub.add_parser("config", help="show the build and runtime configuration")
     return parser
 

@@ -3,7 +3,7 @@
 Only NumPy, SciPy and fastconv are used, so the demo runs wherever fastconv
 is installed. The timings are medians of interleaved repeats (fastconv and
 SciPy alternate, so a burst of load on the machine hits both) and the whole
-demo takes about ten seconds.
+demo takes about 10 seconds.
 """
 
 import os

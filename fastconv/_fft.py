@@ -220,11 +220,20 @@ def _in_parts(fn, nelements, nthreads):
         return
     with _pool_lock:
         if _pool_size < nparts - 1:
+            # The smaller pool's threads would otherwise idle for the life of
+            # the process; its queued work still runs after the shutdown.
+            if _pool is not None:
+                _pool.shutdown(wait=False)
             _pool = concurrent.futures.ThreadPoolExecutor(nparts - 1, "fastconv-fft")
             _pool_size = nparts - 1
-        pool = _pool
-    futures = [pool.submit(fn, part, nparts) for part in range(1, nparts)]
-    fn(0, nparts)
+        # submitted under the lock: no other call shuts this pool down meanwhile
+        futures = [_pool.submit(fn, part, nparts) for part in range(1, nparts)]
+    try:
+        fn(0, nparts)
+    finally:
+        # Every part writes into the caller's scratch buffers: none may still
+        # run when an exception hands them back to the pool.
+        concurrent.futures.wait(futures)
     for f in futures:
         f.result()
 
@@ -284,25 +293,65 @@ def _extended(xt, nb, starts, lengths, bname, fill, dtype):
     return E
 
 
-def exact_bound_holds(norm_x, norm_v, nfft):
-    """Whether float64 FFTs of integer data with these 2-norms round back to
-    the exact sums.
+Norms = collections.namedtuple("Norms", ["one", "two", "inf"])
 
-    The error of an FFT convolution is about eps * log2(N) * |x|_2 * |v|_2;
-    with a safety factor of 8 it must stay below 1/2.
+
+def norms(a):
+    """1-, 2- and max-norm of array `a` (in float64)."""
+    mag = np.abs(a.astype(np.float64))
+    if mag.size == 0:
+        return Norms(0.0, 0.0, 0.0)
+    return Norms(float(np.sum(mag)), math.sqrt(float(np.sum(mag * mag))), float(np.max(mag)))
+
+
+def blocks_per_output(plan, k):
+    """Most blocks of `plan` whose outputs one output element sums (overlap-add)."""
+    if plan.nblocks <= 1:
+        return 1
+    return math.prod(min(nb, -(-(kd - 1) // B) + 1)
+                     for nb, B, kd in zip(plan.blocks, plan.block, k))
+
+
+def exact_bound_holds(nx, nv, plan, k):
+    """Whether float64 FFTs of integers round back to the exact sums.
+
+    `nx` and `nv` are the `Norms` of the source (the extended input the
+    transforms read) and of the kernel; `plan` is the `FFTPlan` and `k` the
+    kernel lengths. True only when the proven error bound below is < 1/2,
+    so that rounding gives the exact integer sums.
     """
-    eps = np.finfo(np.float64).eps
-    return 8 * eps * max(1.0, math.log2(max(nfft, 2))) * norm_x * norm_v < 0.5
-
-
-def _norm2(a):
-    a = np.abs(a.astype(np.float64))
-    return math.sqrt(float(np.sum(a * a)))
-
-
-def _exact_in_float64(x, v, nfft):
-    """Whether float64 FFTs of these integers round back to the exact sums."""
-    return exact_bound_holds(_norm2(x), _norm2(v), nfft)
+    # Exact sums: |y_i| <= ||x||_inf * ||v||_1 for every output i.
+    #
+    # Rounding (u = 2**-53, N = prod(L) points per block): a computed FFT
+    # satisfies ||fl(F z) - F z||_2 <= delta * ||F z||_2 with
+    # delta = lg * eta / (1 - lg * eta), lg = log2(N) and
+    # eta = mu + gamma_4 * (sqrt(2) + mu), mu = u the twiddle error
+    # (Higham, Accuracy and Stability of Numerical Algorithms, 2nd ed.,
+    # Thm 24.2, radix 2); eta is doubled for pocketfft's other radices and
+    # Bluestein passes. With X = F x_b, V = F v (||F z||_2 = sqrt(N) ||z||_2,
+    # ||X||_inf <= ||x_b||_1, ||V||_inf <= ||v||_1), a complex product
+    # rounded with relative error <= 3u, and the inverse transform, a block
+    # b's output has
+    #   ||err_b||_inf <= ||err_b||_2 <= (1+3u)(1+delta) T + (3u + delta(1+3u)) a_b,
+    #   T = delta (1 + delta sqrt(N)) (a_b + b_b),
+    #   a_b = ||x_b||_2 ||v||_1,  b_b = ||x_b||_1 ||v||_2.
+    # An output sums the outputs of at most c blocks (overlap-add), whose
+    # inputs are disjoint: sum a_b <= sqrt(c) ||x||_2 ||v||_1 and
+    # sum b_b <= ||x||_1 ||v||_2; adding them in float64 adds at most
+    # gamma_{c-1} * c * (||x||_inf ||v||_1 + max err_b).
+    u = 2.0 ** -53
+    gamma = lambda n: n * u / (1 - n * u)  # noqa: E731
+    nfft = math.prod(plan.transform)
+    lg = max(1.0, math.log2(max(nfft, 2)))
+    eta = 2 * (u + gamma(4) * (math.sqrt(2) + u))
+    delta = lg * eta / (1 - lg * eta)
+    c = blocks_per_output(plan, k)
+    a = math.sqrt(c) * nx.two * nv.one
+    b = nx.one * nv.two
+    block_err = ((1 + 3 * u) * (1 + delta) * delta * (1 + delta * math.sqrt(nfft)) * (a + b)
+                 + (3 * u + delta * (1 + 3 * u)) * a)
+    total = block_err + gamma(c - 1) * c * (nx.inf * nv.one + block_err)
+    return total < 0.5
 
 
 # Transform the last axis before padding the others when the data covers
@@ -327,7 +376,10 @@ def _probe_pocketfft():
         probe = binding.r2c(np.arange(4, dtype=np.float32), (0,), True, 0,
                             np.empty(3, np.complex64), 1)
         back = binding.c2r(probe, (0,), 4, False, 2, np.empty(4, np.float32), 1)
-        ok = np.allclose(back, np.arange(4))
+        spectrum = binding.c2c(np.arange(4, dtype=np.complex64), (0,), True, 0,
+                               np.empty(4, np.complex64), 1)
+        ok = (np.allclose(back, np.arange(4))
+              and np.allclose(spectrum, [6, -2 + 2j, -2, -2 - 2j]))
     except Exception:  # any other layout or signature: use the public API
         return None
     return binding if ok else None
@@ -487,8 +539,11 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     xt = np.asarray(x).transpose(order)
     vt = np.asarray(v).transpose(order)
     if plan.extend:
-        # in the result's arithmetic (int64 for integer results), so the fill
-        # value, already cast to the result dtype, is stored unchanged
+        # in the result's arithmetic (int64 for integer results, exact modulo
+        # 2**64): a fill value above int64's range (uint64) is stored as its
+        # representative modulo 2**64, as the direct method computes with it
+        if integer:
+            fill = (int(fill) + 2**63) % 2**64 - 2**63
         S = _extended(xt, nb, plan.source_start, plan.source_len, bname, fill,
                       np.dtype(np.int64) if integer else work)
     else:
@@ -501,7 +556,7 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     if plan.nblocks == 0:
         return np.zeros(out_shape, result_dtype)
     L, B = plan.transform, plan.block
-    if integer and not _exact_in_float64(S, vt, math.prod(L)):
+    if integer and not exact_bound_holds(norms(S), norms(vt), plan, k):
         return None
     if math.prod(L) * plan.nblocks * math.prod(S.shape[:nb]) < _MIN_POINTS_FOR_THREADS:
         # every threaded phase (transforms, products, overlap-add) wakes

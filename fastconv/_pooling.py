@@ -1,5 +1,6 @@
 """`pool` and `adaptive_pool`: validate, plan one pass per pooled axis, run kernels."""
 
+import itertools
 import math
 import operator
 
@@ -7,7 +8,7 @@ import numpy as np
 
 from . import _direct
 from ._normal.threads import resolve_workers
-from ._normal.validation import ordered_axes
+from ._normal.validation import check_allocatable, check_bool, ordered_axes
 
 __all__ = ["pool", "adaptive_pool"]
 
@@ -88,6 +89,9 @@ def _check_op(op, choices):
 
 
 def _check_p(p):
+    if isinstance(p, (bool, np.bool_)):
+        # float(True) is 1: a flag passed by mistake would silently pick p=1
+        raise TypeError(f"p must be a positive number, not a bool, got {p!r}")
     try:
         p = float(p)
     except (TypeError, ValueError):
@@ -282,7 +286,10 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
 
     if op == "lp":
         real = np.dtype(np.float32 if result_dtype in (np.float32, np.float16) else np.float64)
-        mag = np.abs(x).astype(real, copy=False)
+        # Integers are converted before taking the magnitude: np.abs of the
+        # most negative value of a signed type wraps around to itself.
+        mag = (np.abs(x.astype(real)) if x.dtype.kind in "biu"
+               else np.abs(x).astype(real, copy=False))
 
         def lp_of(values):
             with np.errstate(over="ignore", under="ignore"):
@@ -309,10 +316,9 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         return np.ascontiguousarray(out).view(result_dtype)[..., 0]
     real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
     arr = np.ascontiguousarray(x, dtype=real)
-    if weights is None or len(axes) == 1:
-        # The default Gaussian is separable, and so is any 1-D weight vector.
-        w1d = ([_gaussian_weights(pl.k) for pl in plans] if weights is None
-               else [np.asarray(weights, dtype=np.float64).reshape(-1)])
+    if weights is None:
+        # the default Gaussian is separable: one weighted pass per axis
+        w1d = [_gaussian_weights(pl.k) for pl in plans]
         total = _run_passes(arr, axes, plans, "wsum", nthreads, weights=w1d)
         norms = []
         for pl, w in zip(plans, w1d):
@@ -320,35 +326,104 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             norms.append(csum[pl.ends - pl.origin] - csum[pl.starts - pl.origin])
         div = _separable_divisor(plans, axes, ndim, norms)
         return (total / div).astype(result_dtype, copy=False)
-    return _weighted_general(arr, axes, plans, weights, nthreads).astype(result_dtype,
-                                                                         copy=False)
+    # the weights as the kernels multiply by them, so that the divisor is
+    # their sum over each window and a constant input is returned unchanged
+    w = np.asarray(weights).astype(real)
+    div = _window_weight_sums(w, plans)
+    if len(axes) == 1:
+        total = _run_passes(arr, axes, plans, "wsum", nthreads,
+                            weights=[w.astype(np.float64)])
+    else:
+        total = _weighted_windows(arr, axes, plans, w, nthreads)
+    shape = [1] * ndim
+    for ax, pl in zip(axes, plans):
+        shape[ax] = pl.Lout
+    return (total / div.reshape(shape)).astype(result_dtype, copy=False)
 
 
-def _weighted_general(arr, axes, plans, weights, nthreads):
-    """Weighted windows with an arbitrary weight array, by the direct correlation kernel.
+def _window_weight_sums(w, plans):
+    """Sum of the weights `w` over the in-input part of every window, shape (Lout...).
 
-    The full correlation along the pooled axes gives every window position;
-    the strided windows are a slice of it (output j's window starts at
-    j*s - pad, i.e. at full index j*s - pad + k - 1).
+    Each window's in-input part is a box of `w`; few distinct boxes occur
+    (the interior windows share one). Their sums are computed exactly, in
+    integers (every weight is an integer multiple of the smallest power of
+    two among them), by inclusion-exclusion over a summed-area table, then
+    rounded once. Raises the ValueError of the weighted rule when one of
+    them is zero.
     """
-    from ._api.convolve import correlate
+    mant, expo = np.frexp(w.astype(np.float64))
+    lowest = int(expo.min()) - 53 if w.size else 0
+    ints = np.empty(w.shape, dtype=object)
+    for idx, (m_, e_) in enumerate(zip(mant.ravel(), expo.ravel())):
+        ints.flat[idx] = int(np.ldexp(m_, 53)) << (int(e_) - 53 - lowest)
+    table = np.zeros([k + 1 for k in w.shape], dtype=object)
+    table[(slice(1, None),) * w.ndim] = ints
+    for d in range(w.ndim):
+        table = np.cumsum(table, axis=d)
+    uniques, inverses = [], []
+    for pl in plans:
+        bounds = np.stack([pl.starts - pl.origin, pl.ends - pl.origin], axis=1)
+        u, inv = np.unique(bounds, axis=0, return_inverse=True)
+        uniques.append(u)
+        inverses.append(inv.reshape(-1))
+    box = 0
+    for corner in itertools.product((0, 1), repeat=w.ndim):
+        sign = (-1) ** (w.ndim - sum(corner))
+        box = box + sign * table[np.ix_(*[u[:, c] for u, c in zip(uniques, corner)])]
+    if any(v == 0 for v in box.flat):
+        raise ValueError(
+            "weights must not sum to zero over the part of any window inside x "
+            "(with this padding and ceil_mode an edge window's weights sum to 0)")
 
+    def rounded(v):
+        try:
+            return v * 2.0 ** lowest if lowest >= 0 else v / (1 << -lowest)
+        except OverflowError:
+            return math.copysign(math.inf, v)
+
+    sums = np.array([rounded(v) for v in box.flat], dtype=np.float64).reshape(box.shape)
+    return sums[np.ix_(*inverses)]
+
+
+def _weighted_windows(arr, axes, plans, w, nthreads):
+    """``sum_t arr[j*s - pad + t] * w[t]`` over the strided windows, zero outside `arr`.
+
+    Only the strided outputs are computed: with taps ``t = q*s + r`` split by
+    their phase ``r`` along each axis, output ``j`` is the sum over phases of
+    a stride-1 correlation of ``arr[b::s]`` (``b = (r - pad) mod s``) with
+    ``w[r::s]``, run by the direct kernel (``prod(s)`` problems whose taps add
+    up to those of `w`).
+    """
     ndim = arr.ndim
-    wshape = [1] * ndim
-    for ax, pl in zip(axes, plans):
-        wshape[ax] = pl.k
-    w = np.asarray(weights, dtype=arr.dtype).reshape(wshape)
-    full = correlate(arr, w, mode="full", axes=axes, workers=nthreads)
-    mask_shape = [1] * ndim
-    for ax, pl in zip(axes, plans):
-        mask_shape[ax] = pl.L
-    norm_full = correlate(np.ones(mask_shape, dtype=arr.dtype), w, mode="full", axes=axes,
-                          workers=nthreads)
-    index = [slice(None)] * ndim
-    for ax, pl in zip(axes, plans):
-        first = pl.k - 1 - pl.pad
-        index[ax] = slice(first, first + (pl.Lout - 1) * pl.s + 1, pl.s)
-    return full[tuple(index)] / norm_full[tuple(index)]
+    batch_axes = [a for a in range(ndim) if a not in axes]
+    moved = arr.transpose(batch_axes + list(axes))
+    batch_shape = moved.shape[:len(batch_axes)]
+    nbatch = math.prod(batch_shape)
+    moved = moved.reshape((nbatch,) + moved.shape[len(batch_axes):])
+    lead = [1] if len(axes) == 1 else []  # the kernel wants two axes at least
+    m = lead + [pl.Lout for pl in plans]
+    total = np.zeros((nbatch,) + tuple(m), arr.dtype)
+    part = np.empty_like(total)
+    no_kernel_offset = np.zeros(nbatch, np.intp)
+    for phase in itertools.product(*[range(min(pl.s, pl.k)) for pl in plans]):
+        sub = np.ascontiguousarray(w[tuple(slice(r, None, pl.s) for r, pl in zip(phase, plans))])
+        starts = [(r - pl.pad) // pl.s for r, pl in zip(phase, plans)]
+        firsts = [(r - pl.pad) % pl.s for r, pl in zip(phase, plans)]
+        if any(b >= pl.L for b, pl in zip(firsts, plans)):
+            continue  # this phase reads padding only
+        xv = np.ascontiguousarray(moved[(slice(None),) + tuple(
+            slice(b, None, pl.s) for b, pl in zip(firsts, plans))])
+        n = lead + list(xv.shape[1:])
+        xs = [int(np.prod(n[d + 1:])) for d in range(len(n))]
+        x_off = np.arange(nbatch, dtype=np.intp) * math.prod(n)
+        _direct.correlate_direct(xv, sub.reshape(lead + list(sub.shape)), part, n,
+                                 lead + list(sub.shape), m, [0] * len(lead) + starts, xs,
+                                 x_off, no_kernel_offset, _direct.BOUNDARY_CODES["fill"], 0.0,
+                                 nthreads)
+        total += part
+    total = total.reshape(tuple(batch_shape) + tuple(pl.Lout for pl in plans))
+    order = batch_axes + list(axes)
+    return total.transpose([order.index(a) for a in range(ndim)])
 
 
 def _argpool(x, axes, plans, op, nthreads):
@@ -380,8 +455,8 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     Parameters
     ----------
     x : array_like
-        Input of any numeric dtype (complex only for 'sum', 'mean', 'lp')
-        and any number of dimensions.
+        Input of any numeric dtype (complex only for 'sum', 'mean', 'lp',
+        'weighted') and any number of dimensions.
     size : int or sequence of int
         Window length along every pooled axis, or one per pooled axis.
     stride : int or sequence of int, optional
@@ -419,7 +494,11 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
         Exponent of 'lp' pooling (positive, finite); default 2.
     weights : array_like, optional
         Weights of 'weighted' pooling, of shape `size` (one length per
-        pooled axis).
+        pooled axis), finite, of any signs. Each output divides by the sum
+        of the weights over the input elements of its window, so no window
+        that occurs (given `padding` and `ceil_mode`) may have weights
+        summing to zero there: such weights are refused with a
+        ``ValueError`` rather than giving infinities.
     count_include_pad : bool, optional
         For 'mean': divide by the window size including padding (True, the
         default, as PyTorch) or by the number of input elements in the
@@ -449,12 +528,14 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     ValueError
         For sizes or strides < 1, negative padding or padding larger than
         half the window, an input too small for one window, an unknown
-        `op`, invalid `p`, `weights` of the wrong shape or without
-        'weighted', `return_indices` with an op other than max/min, invalid
-        `axes`, empty `x`.
+        `op`, invalid `p`, `weights` of the wrong shape, not finite, summing
+        to zero over the in-input part of a window, or without 'weighted',
+        `return_indices` with an op other than max/min, invalid `axes`,
+        empty `x`.
     TypeError
-        For non-numeric `x`, complex `x` with max/min/weighted, non-integer
-        sizes or `workers`.
+        For non-numeric `x`, complex `x` with max/min, non-integer sizes or
+        `workers`, a bool `p`, or `ceil_mode`, `count_include_pad` or
+        `return_indices` other than True/False (NumPy bools included).
 
     See Also
     --------
@@ -462,8 +543,10 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
 
     Notes
     -----
-    Every pooling is computed as one pass per pooled axis (max, min, sums
-    and the separable weights are separable). Non-overlapping and short
+    Every pooling but 'weighted' with an N-D `weights` array is computed as
+    one pass per pooled axis (max, min, sums and the default Gaussian
+    weights are separable); N-D weights run the direct correlation kernel
+    on the strided windows only. Non-overlapping and short
     windows combine their rows directly; long windows with small strides
     use the van Herk / Gil-Werman block scans, three operations per input
     element whatever the window size. The inner loops run along contiguous
@@ -496,6 +579,9 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     """
     x = _as_pool_input(x)
     op = _check_op(op, POOL_OPS)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    count_include_pad = check_bool(count_include_pad, "count_include_pad")
+    return_indices = check_bool(return_indices, "return_indices")
     ax = ordered_axes(axes, x.ndim)
     naxes = len(ax)
     sizes = _per_axis(size, "size", naxes, 1)
@@ -513,8 +599,8 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
         if weights.shape != tuple(sizes):
             raise ValueError(f"weights must have the window shape {tuple(sizes)}, got "
                              f"{weights.shape}")
-        if not np.all(np.isfinite(weights)) or weights.sum() == 0:
-            raise ValueError("weights must be finite and must not sum to zero")
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("weights must be finite")
     if return_indices and op not in ("max", "min"):
         raise ValueError("return_indices=True needs op='max' or op='min'")
     if weights is not None:
@@ -524,7 +610,7 @@ def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=Fals
     ax, sizes, strides, pads = _sorted_by_axis(ax, sizes, strides, pads)
     plans = []
     for a, k, s, pad in zip(ax, sizes, strides, pads):
-        Lout = _output_length(x.shape[a], k, s, pad, bool(ceil_mode))
+        Lout = _output_length(x.shape[a], k, s, pad, ceil_mode)
         if Lout < 1:
             raise ValueError(
                 f"size {k} (with padding {pad}) is larger than axis {a} of x (length "
@@ -548,7 +634,9 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
         Input of any numeric dtype and any number of dimensions.
     output_size : int or sequence of int
         Output length of every pooled axis, or one per pooled axis (>= 1;
-        may exceed the input length, in which case windows repeat).
+        may exceed the input length, in which case windows repeat). The
+        output must fit in memory: its byte count at most that of this
+        machine's physical memory (and of ``intp``).
     op : {'max', 'min', 'mean', 'sum', 'lp'}, optional
         Reduction over each window, as in `pool`.
     axes : int or sequence of int, optional
@@ -567,10 +655,11 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
     Raises
     ------
     ValueError
-        For an output size < 1, an unknown `op`, invalid `p` or `axes`, or
-        empty `x`.
+        For an output size < 1 or whose output is too large to allocate, an
+        unknown `op`, invalid `p` or `axes`, or empty `x`.
     TypeError
-        For non-numeric `x`, complex `x` with max/min, non-integer sizes.
+        For non-numeric `x`, complex `x` with max/min, non-integer sizes, a
+        bool `p`.
 
     See Also
     --------
@@ -593,5 +682,10 @@ def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
     sizes = _per_axis(output_size, "output_size", len(ax), 1)
     ax, sizes = _sorted_by_axis(ax, sizes)
     p = _check_p(p) if op == "lp" else p
+    out_shape = list(x.shape)
+    for a, n in zip(ax, sizes):
+        out_shape[a] = n
+    check_allocatable(math.prod(out_shape), _result_dtype(x.dtype, op).itemsize,
+                      f"the output of output_size={output_size!r} for x of shape {x.shape}")
     plans = [_adaptive_plan(x.shape[a], n) for a, n in zip(ax, sizes)]
     return _pool_impl(x, ax, plans, op, p, None, False, False, workers)

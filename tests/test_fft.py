@@ -13,6 +13,11 @@ real/complex FFTs. The expected values always come from ``method='direct'``:
 * dtype and shape always identical to the direct method's.
 """
 
+import concurrent.futures
+import math
+import threading
+import time
+
 import numpy as np
 import pytest
 import scipy.fft as scipy_fft
@@ -400,13 +405,24 @@ def test_int32_full_range_long_kernel(rng):
         check_fft("convolve", a, b, mode, boundary="nearest")
 
 
-def test_int16_wide_exact(rng):
-    # a large exact-in-float64 case: rounding of the FFT result must be correct everywhere
+def test_int16_wide_exact(rng, monkeypatch):
+    # full range: exact, by the FFT or by the direct fallback
     a = make_array(rng, (64, 80), "int16", kind="full")
     b = make_array(rng, (15, 17), "int16", kind="full")
     for mode in MODES:
         check_fft("convolve", a, b, mode, boundary="mirror")
         check_fft("correlate", a, b, mode)
+    # a large case within the proven bound: the FFT's rounding must be right everywhere
+    a = rng.integers(-2**13, 2**13 + 1, (64, 80)).astype(np.int16)
+    b = rng.integers(-2**13, 2**13 + 1, (15, 17)).astype(np.int16)
+    for mode in MODES:
+        for op, boundary in [("convolve", "mirror"), ("correlate", "fill")]:
+            exp = getattr(fastconv, op)(a, b, mode, method="direct", boundary=boundary)
+            calls = _direct_calls(monkeypatch)
+            got = getattr(fastconv, op)(a, b, mode, method="fft", boundary=boundary)
+            monkeypatch.undo()
+            assert not calls, "the FFT method fell back to the direct method"
+            np.testing.assert_array_equal(got, exp)
 
 
 @pytest.mark.parametrize(
@@ -524,10 +540,71 @@ def test_valid_mode_crossed_shapes_raise(op):
 
 # ======================================================= NaN / Inf
 
+def _correlation_form(n, k, mode):
+    """Output length and start offset of one axis (out[i] reads x[i + s : i + s + k])."""
+    if mode == "full":
+        return n + k - 1, -(k - 1)
+    if mode == "same":
+        return n, -(k // 2)
+    return n - k + 1, 0
+
+
+def _outer_and(masks):
+    """Boolean array true where every per-axis mask is."""
+    out = np.ones([len(m) for m in masks], bool)
+    for d, m in enumerate(masks):
+        out &= m.reshape([-1 if e == d else 1 for e in range(len(masks))])
+    return out
+
+
+def _window_mask(shape, kshape, mode, position):
+    """Outputs whose window holds the input sample at `position`."""
+    masks = []
+    for n, k, p in zip(shape, kshape, position):
+        m, s = _correlation_form(n, k, mode)
+        i = np.arange(m)
+        masks.append((i + s <= p) & (p < i + s + k))
+    return _outer_and(masks)
+
+
+def _fft_block_mask(shape, kshape, mode, positions, dtype, fill_is_zero=True):
+    """Outputs that the FFT method's blocks holding any of the source samples at
+    `positions` (tuples of input indices, possibly outside the input) add into.
+
+    A non-finite sample makes its block's spectrum, hence the whole output of
+    that block (``block + k - 1`` samples per axis), non-finite; the other
+    blocks stay finite.
+    """
+    ms = [_correlation_form(n, k, mode) for n, k in zip(shape, kshape)]
+    plan = _fft.plan_for(list(shape), list(kshape), [m for m, _ in ms], [s for _, s in ms],
+                         "fill", fill_is_zero, np.dtype(dtype))
+    mask = np.zeros([m for m, _ in ms], bool)
+    for position in positions:
+        per_axis = []
+        for d, (p, k, (m, _)) in enumerate(zip(position, kshape, ms)):
+            q = p - plan.source_start[d]
+            B, o = plan.block[d], plan.offset[d]
+            i = np.arange(m)
+            hit = 0 <= q < plan.source_len[d]
+            j = q // B
+            per_axis.append(hit & (j * B <= i + o) & (i + o < j * B + B + k - 1))
+        mask |= _outer_and(per_axis)
+    return mask
+
+
+@pytest.fixture(params=[None, 7], ids=["one-block", "blocks-of-7"])
+def max_block(request, monkeypatch):
+    """Plain FFT convolution, or overlap-add with blocks of at most 7 samples."""
+    monkeypatch.setattr(_fft, "_MAX_BLOCK", request.param)
+    return request.param
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32", "float16", "complex128"])
 @pytest.mark.parametrize("where", ["in1", "in2", "fill"])
-def test_nan_input_gives_nan(dtype, where, rng):
-    # with method='fft' a NaN may spread over the whole output; only NaN somewhere, no error
+def test_nan_input_gives_nan_where_documented(dtype, where, max_block, rng):
+    # method='fft': a NaN in in2 spreads over the whole output, one in in1 (or in the
+    # fill) over the outputs of the blocks that read it; method='direct': exactly the
+    # outputs whose windows hold it
     a = make_array(rng, (30,), dtype)
     b = make_array(rng, (5,), dtype)
     fv = 0
@@ -539,21 +616,46 @@ def test_nan_input_gives_nan(dtype, where, rng):
         fv = np.nan
     for op in OPS:
         for mode in ["full", "same"]:
+            m, s = _correlation_form(30, 5, mode)
             got = getattr(fastconv, op)(a, b, mode, method="fft", fillvalue=fv)
+            direct = getattr(fastconv, op)(a, b, mode, method="direct", fillvalue=fv)
             assert got.dtype == np.dtype(dtype)
-            assert np.any(np.isnan(got))
+            if where == "in2":
+                expected, in_window = np.ones(m, bool), np.ones(m, bool)
+            elif where == "in1":
+                expected = _fft_block_mask((30,), (5,), mode, [(10,)], dtype)
+                in_window = _window_mask((30,), (5,), mode, (10,))
+            else:
+                outside = [(q,) for q in range(s, s + m + 4) if not 0 <= q < 30]
+                expected = _fft_block_mask((30,), (5,), mode, outside, dtype, False)
+                in_window = np.logical_or.reduce([_window_mask((30,), (5,), mode, q)
+                                                  for q in outside])
+            assert in_window.any() and not (in_window & ~expected).any()
+            np.testing.assert_array_equal(np.isnan(got), expected, err_msg=f"{op} {mode}")
+            np.testing.assert_array_equal(np.isnan(direct), in_window, err_msg=f"{op} {mode}")
     if where == "in1":
         for boundary in BOUNDARIES:
             got = fastconv.convolve(a, b, "valid", method="fft", boundary=boundary)
-            assert np.any(np.isnan(got))
+            np.testing.assert_array_equal(
+                np.isnan(got), _fft_block_mask((30,), (5,), "valid", [(10,)], dtype))
+            direct = fastconv.convolve(a, b, "valid", method="direct", boundary=boundary)
+            np.testing.assert_array_equal(np.isnan(direct),
+                                          _window_mask((30,), (5,), "valid", (10,)))
         A = make_array(rng, (8, 9), dtype)
         A[3, 4] = np.nan
-        got = fastconv.convolve(A, make_array(rng, (3, 3), dtype), "same", method="fft")
-        assert np.any(np.isnan(got))
+        K = make_array(rng, (3, 3), dtype)
+        got = fastconv.convolve(A, K, "same", method="fft")
+        np.testing.assert_array_equal(
+            np.isnan(got), _fft_block_mask((8, 9), (3, 3), "same", [(3, 4)], dtype))
+        direct = fastconv.convolve(A, K, "same", method="direct")
+        np.testing.assert_array_equal(np.isnan(direct),
+                                      _window_mask((8, 9), (3, 3), "same", (3, 4)))
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32", "complex64"])
-def test_inf_input_no_error(dtype, rng):
+def test_inf_input_no_error(dtype, max_block, rng):
+    # an infinity makes the outputs of the blocks that read it non-finite (FFT), or
+    # those whose windows hold it (direct); every other output stays finite
     a = make_array(rng, (30,), dtype)
     b = make_array(rng, (5,), dtype)
     a[4] = np.inf
@@ -561,7 +663,11 @@ def test_inf_input_no_error(dtype, rng):
         for mode in MODES:
             got = getattr(fastconv, op)(a, b, mode, method="fft")
             assert got.dtype == np.dtype(dtype)
-            assert not np.all(np.isfinite(got))
+            np.testing.assert_array_equal(~np.isfinite(got),
+                                          _fft_block_mask((30,), (5,), mode, [(4,)], dtype))
+            direct = getattr(fastconv, op)(a, b, mode, method="direct")
+            np.testing.assert_array_equal(~np.isfinite(direct),
+                                          _window_mask((30,), (5,), mode, (4,)))
 
 
 # ======================================================= workers
@@ -662,7 +768,7 @@ def test_fft_method_does_not_run_the_direct_kernel(monkeypatch):
 # over several batches). `blocked` records every plan used, so each test
 # can check that it really ran several blocks (and partial last blocks).
 
-from fastconv import _fft  # noqa: E402
+from fastconv import _direct, _fft  # noqa: E402
 from _reference import reference_convolve, reference_correlate  # noqa: E402
 
 
@@ -936,3 +1042,144 @@ def test_scratch_memory_is_given_back(rng):
         fastconv.convolve(a, b, "same", method="fft")
     # the same buffers serve every call: the pool neither grows nor lends them out
     assert sum(buf.nbytes for buf in scratch._free) == held
+
+
+# ======================================================= extreme integer fill values
+
+INTEGER_RESULT_DTYPES = ["int8", "uint8", "int16", "uint16", "int32", "uint32", "int64",
+                         "uint64", "bool"]
+
+
+def _extreme_fills(dtype):
+    """Fill values at and beyond the range of integer `dtype` (cast as the direct method does)."""
+    dtype = np.dtype(dtype)
+    info = np.iinfo(dtype) if dtype.kind in "iu" else np.iinfo(np.uint8)
+    return [int(info.min), int(info.max), 2**63, 2**64 - 1, -1, -2**63, -(2**63) + 1]
+
+
+@pytest.mark.parametrize("dtype", INTEGER_RESULT_DTYPES)
+def test_extreme_integer_fill_is_exact_for_every_method(dtype):
+    # fills beyond int64 (uint64's upper half) used to overflow the FFT path's int64
+    # extension; every method must give the direct method's wrapped result
+    one_d = (np.arange(10).astype(dtype), np.ones(3, dtype))
+    two_d = ((np.arange(42) % 5).reshape(7, 6).astype(dtype), np.ones((3, 2), dtype))
+    for fill in _extreme_fills(dtype):
+        for a, b in [one_d, two_d]:
+            methods = ["fft", "im2col", "auto"] + (["separable"] if a.ndim == 2 else [])
+            for op in OPS:
+                for mode in ["full", "same"]:
+                    exp = getattr(fastconv, op)(a, b, mode, method="direct", fillvalue=fill)
+                    for method in methods:
+                        got = getattr(fastconv, op)(a, b, mode, method=method, fillvalue=fill)
+                        assert got.dtype == exp.dtype
+                        np.testing.assert_array_equal(
+                            got, exp, err_msg=f"{op} {mode} {method} fill={fill}")
+
+
+# ======================================================= pocketfft probe, thread pool
+
+
+def test_probe_rejects_a_binding_whose_c2c_changed(monkeypatch):
+    # complex FFTs call c2c: a changed signature must make the probe fall back to the
+    # public scipy.fft rather than let complex convolutions raise
+    binding = _fft._probe_pocketfft()
+    if binding is None:
+        pytest.skip("this SciPy has no usable pocketfft binding")
+
+    def c2c(a, axes, forward):  # another signature
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(binding, "c2c", c2c)
+    assert _fft._probe_pocketfft() is None
+    monkeypatch.undo()  # scipy.fft's public functions call the binding too
+    monkeypatch.setattr(_fft, "_pocketfft", None)
+    a = np.arange(30.0) * (1 + 1j)
+    b = np.array([1.0, 2j, -1.0])
+    np.testing.assert_allclose(fastconv.convolve(a, b, method="fft"),
+                               fastconv.convolve(a, b, method="direct"), rtol=1e-13, atol=1e-12)
+
+
+def _fft_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("fastconv-fft")]
+
+
+def test_replaced_thread_pools_are_shut_down(monkeypatch):
+    # every pool stays referenced here, as by a call still using it: only a
+    # shutdown lets its threads go
+    pools = []
+
+    class Recorded(concurrent.futures.ThreadPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            pools.append(self)
+
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recorded)
+    monkeypatch.setattr(_fft, "_pool", None)
+    monkeypatch.setattr(_fft, "_pool_size", 0)
+    nelements = 16 * _fft._MIN_ELEMENTS_PER_THREAD
+    for nthreads in list(range(2, 12)) * 2:
+        _fft._in_parts(lambda part, nparts: None, nelements, nthreads)
+    assert len(pools) == 10
+    deadline = time.monotonic() + 10
+    while len(_fft_threads()) > _fft._pool_size and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(_fft_threads()) <= _fft._pool_size
+    for pool in pools:
+        pool.shutdown()
+
+
+@pytest.mark.parametrize("failing_part", [0, 1])
+def test_failing_part_waits_for_the_others(failing_part):
+    # scratch buffers go back to the pool when an exception leaves correlate_fft:
+    # no part may still be writing into them then
+    finished = []
+
+    def fn(part, nparts):
+        if part == failing_part:
+            raise RuntimeError("boom")
+        if part:  # the pool's parts are still busy when the calling thread's part ends
+            time.sleep(0.2)
+        finished.append(part)
+
+    nparts = 3
+    with pytest.raises(RuntimeError, match="boom"):
+        _fft._in_parts(fn, nparts * _fft._MIN_ELEMENTS_PER_THREAD, nparts)
+    assert sorted(finished) == [p for p in range(nparts) if p != failing_part]
+
+
+# ======================================================= integer exactness bound
+
+
+def _direct_calls(monkeypatch):
+    return watch_direct_kernel(monkeypatch)
+
+
+def test_exactness_bound_scales_with_the_kernels_1_norm(monkeypatch):
+    # A constant kernel has ||v||_1 = k but ||v||_2 = sqrt(k): its spectrum is one
+    # peak of height ||x||_1 ||v||_1, and the rounding errors scale with it. A bound
+    # in 2-norms only (8 eps log2(N) ||x||_2 ||v||_2 < 1/2) accepts these inputs.
+    n = k = 4096
+    plan = _fft.plan_for([n], [k], [n + k - 1], [-(k - 1)], "fill", True, np.dtype(np.int64))
+    nfft = math.prod(plan.transform)
+    eps = np.finfo(np.float64).eps
+    M = int(0.5 / (8 * eps * math.log2(nfft) * math.sqrt(n) * math.sqrt(k)))
+    x = np.full(n, M, np.int64)
+    v = np.ones(k, np.int64)
+    assert 8 * eps * math.log2(nfft) * np.linalg.norm(x) * np.linalg.norm(v) < 0.5
+    assert not _fft.exact_bound_holds(_fft.norms(x), _fft.norms(v), plan, [k])
+    calls = _direct_calls(monkeypatch)
+    got = fastconv.convolve(x, v, method="fft")
+    assert calls, "the FFT method did not fall back to the direct method"
+    np.testing.assert_array_equal(got, M * np.convolve(np.ones(n, np.int64), v))
+    assert fastconv.choose_conv_method(x, v) != "fft"
+
+
+def test_exactness_bound_accepts_small_integers(monkeypatch, rng):
+    # the bound still lets typical 8-bit data through the FFT, and those results are exact
+    a = rng.integers(0, 256, (300, 280)).astype(np.uint8)
+    b = rng.integers(-128, 128, (41, 37)).astype(np.int8)
+    calls = _direct_calls(monkeypatch)
+    got = fastconv.convolve(a, b, "same", method="fft")
+    assert not calls
+    monkeypatch.undo()
+    np.testing.assert_array_equal(got, fastconv.convolve(a, b, "same", method="direct"))

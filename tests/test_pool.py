@@ -1032,3 +1032,123 @@ def test_lp_of_huge_values_is_finite_where_representable(dtype, big):
         got = fastconv.pool(x, 2, op="lp")
     np.testing.assert_allclose(got, np.array([big * np.sqrt(2.0), 5.0], dtype=dtype),
                                rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64"])
+@pytest.mark.parametrize("p", [1, 2, 0.5, 3])
+def test_lp_of_most_negative_integer(dtype, p):
+    # np.abs(int8(-128)) is -128: the magnitude must be taken after the conversion to float
+    lo = int(np.iinfo(dtype).min)
+    x = np.array([lo, lo, 3, lo, -1, 2], dtype=dtype)
+    mag = np.abs(x.astype(np.float64))
+    exp = np.array([(mag[i:i + 2] ** p).sum() ** (1 / p) for i in range(0, 6, 2)])
+    np.testing.assert_allclose(fastconv.pool(x, 2, op="lp", p=p), exp, rtol=1e-14)
+    np.testing.assert_allclose(fastconv.adaptive_pool(x, 3, op="lp", p=p), exp, rtol=1e-14)
+    x2 = np.full((4, 4), lo, dtype=dtype)
+    exp2 = np.full((2, 2), (4 * float(abs(lo)) ** p) ** (1 / p))
+    np.testing.assert_allclose(fastconv.pool(x2, 2, op="lp", p=p), exp2, rtol=1e-14)
+    np.testing.assert_allclose(fastconv.adaptive_pool(x2, 2, op="lp", p=p), exp2, rtol=1e-14)
+
+
+# ----------------------------------------------------------------------------- weighted, N-D weights
+def _weighted_reference(x, w, stride, padding, ceil_mode):
+    """sum(w * x) / sum(w) over the in-input part of every window (all axes pooled)."""
+    x = np.asarray(x, dtype=np.complex128 if np.iscomplexobj(x) else np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    louts = [pool_output_length(L, k, s, pad, ceil_mode)
+             for L, k, s, pad in zip(x.shape, w.shape, stride, padding)]
+    # zeros beyond the input: the padding and whatever a ceil-mode window reaches
+    right = [(lo - 1) * s + k - L - pad for L, k, s, pad, lo in
+             zip(x.shape, w.shape, stride, padding, louts)]
+    widths = [(pad, max(r, 0)) for pad, r in zip(padding, right)]
+    xp = np.pad(x, widths)
+    inside = np.pad(np.ones(x.shape), widths)
+    index = tuple(slice(0, (lo - 1) * s + 1, s) for lo, s in zip(louts, stride))
+    xw = np.lib.stride_tricks.sliding_window_view(xp, w.shape)[index]
+    iw = np.lib.stride_tricks.sliding_window_view(inside, w.shape)[index]
+    axes = tuple(range(x.ndim, 2 * x.ndim))
+    return (xw * w).sum(axis=axes) / (iw * w).sum(axis=axes)
+
+
+WEIGHTED_CASES = [
+    ((17,), (4,), (1,), (2,)),
+    ((17,), (5,), (3,), (2,)),
+    ((12, 11), (3, 4), (2, 3), (1, 2)),
+    ((12, 11), (5, 2), (3, 1), (2, 0)),
+    ((9, 8, 7), (3, 2, 3), (2, 2, 3), (1, 1, 1)),
+    ((9, 8, 7), (2, 3, 4), (1, 3, 2), (0, 1, 2)),
+]
+
+
+@pytest.mark.parametrize("shape,size,stride,padding", WEIGHTED_CASES)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_weighted_nd_weights_strided(shape, size, stride, padding, dtype, ceil_mode, rng):
+    x = make_array(rng, shape, dtype)
+    # mixed signs; strictly positive sums over every partial window
+    w = rng.random(size) + 0.5
+    w.flat[0] = -0.25
+    got = fastconv.pool(x, size, stride, "weighted", weights=w, padding=padding,
+                        ceil_mode=ceil_mode)
+    exp = _weighted_reference(x, w.astype(np.float32) if dtype != "float64" and
+                              dtype != "complex128" else w, stride, padding, ceil_mode)
+    assert got.dtype == np.dtype(dtype)
+    assert got.shape == exp.shape
+    rtol = 2e-5 if dtype == "float32" else 1e-12
+    np.testing.assert_allclose(got, exp, rtol=rtol, atol=rtol * np.abs(exp).max())
+
+
+def test_weighted_computes_only_the_strided_outputs(monkeypatch, rng):
+    # the direct kernel runs once per stride phase, each on outputs of the pooled size
+    # only, and the public correlate is never called
+    from fastconv import _direct
+    from fastconv._api import convolve as api
+
+    calls = []
+    real = _direct.correlate_direct
+
+    def spy(x, w, out, n, k, m, *args):
+        calls.append((tuple(m), tuple(k)))
+        return real(x, w, out, n, k, m, *args)
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("pooling called the public convolution functions")
+
+    monkeypatch.setattr(_direct, "correlate_direct", spy)
+    monkeypatch.setattr(api, "_conv", forbidden)
+    x = rng.standard_normal((30, 40))
+    w = rng.random((4, 6)) + 0.1
+    got = fastconv.pool(x, (4, 6), (2, 3), "weighted", weights=w, padding=(1, 2))
+    assert got.shape == (15, 13)
+    assert [c[0] for c in calls] == [(15, 13)] * 6
+    # the phases' kernels hold every tap once
+    assert sum(math.prod(c[1]) for c in calls) == w.size
+
+
+@pytest.mark.parametrize("kw,ok", [
+    # the full window sums to 2, the padded edge window [pad, 1, -1] to 0
+    (dict(size=3, stride=1, padding=1, weights=[2.0, 1.0, -1.0]), False),
+    (dict(size=3, stride=1, padding=0, weights=[2.0, 1.0, -1.0]), True),
+    # only ceil mode forms the window [4, 7) of a length-6 input, whose in-input
+    # taps [1, -1] sum to 0
+    (dict(size=3, stride=2, padding=0, weights=[1.0, -1.0, 5.0]), True),
+    (dict(size=3, stride=2, padding=0, weights=[1.0, -1.0, 5.0], ceil_mode=True), False),
+    # sums exactly zero although rounded left-to-right they give -1
+    (dict(size=4, stride=1, padding=0, weights=[1e16, 1.0, -1e16, -1.0]), False),
+    (dict(size=4, stride=1, padding=0, weights=[1e16, 1.0, -1e16, 1.0]), True),
+])
+def test_weighted_zero_sum_edge_window_is_refused(kw, ok):
+    x = np.arange(1.0, 7.0)
+    w = np.asarray(kw.pop("weights"))
+    for xx, ww, extra in [(x, w, {}), (np.outer(x, x[:4]), w[:, None] * [[1.0, 2.0]],
+                                        dict(size=(kw["size"], 2), padding=(kw["padding"], 0),
+                                             stride=(kw["stride"], 1)))]:
+        args = {**kw, **extra}
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            if ok:
+                got = fastconv.pool(xx, op="weighted", weights=ww, **args)
+                assert np.all(np.isfinite(got))
+            else:
+                with pytest.raises(ValueError, match="weights"):
+                    fastconv.pool(xx, op="weighted", weights=ww, **args)

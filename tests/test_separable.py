@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 import fastconv
 from _helpers import (
+    watch_direct_kernel,
     INTEGER_FILL_CASTS,
     LAYOUT_DTYPES,
     conv_axes_of,
@@ -462,10 +463,8 @@ def test_inputs_not_modified(dtype, rng):
     for op in OPS:
         for mode in MODES:
             getattr(fastconv, op)(a, K, mode, method="auto")
-            try:
-                getattr(fastconv, op)(a, K, mode, method="separable", boundary="reflect")
-            except ValueError as exc:  # acceptance is tested elsewhere
-                assert "separable" in str(exc)
+            # a rank-1 kernel: always accepted
+            getattr(fastconv, op)(a, K, mode, method="separable", boundary="reflect")
     np.testing.assert_array_equal(a, a0)
     np.testing.assert_array_equal(K, K0)
 
@@ -681,23 +680,23 @@ def test_method_separable_axes(s1, s2, axes, boundary, dtype, rng):
 
 
 def test_method_separable_batch_of_different_kernels(rng):
-    # in2 holds a different rank-1 kernel per batch element: either computed correctly,
-    # or refused with a ValueError mentioning 'separable' -- never a wrong result
+    # method='separable' takes a single kernel: in2 holding one rank-1 kernel per
+    # batch element is refused with a ValueError mentioning 'separable'
     a = make_array(rng, (3, 8, 9), "float64")
     b = np.stack([rank1_kernel(rng, (3, 4), "float64") for _ in range(3)])
     for op in OPS:
         for mode in MODES:
-            try:
-                check_method(op, a, b, mode, axes=[1, 2], boundary="reflect")
-            except ValueError as exc:
-                assert "separable" in str(exc)
-    # the same rank-1 kernel repeated along the batch axis
+            with pytest.raises(ValueError, match="separable.*single kernel"):
+                getattr(fastconv, op)(a, b, mode, method="separable", axes=[1, 2],
+                                      boundary="reflect")
+    # the same rank-1 kernel repeated along the batch axis: still not length 1 there
     b2 = np.ascontiguousarray(np.broadcast_to(b[:1], b.shape))
     for op in OPS:
-        try:
-            check_method(op, a, b2, "same", axes=[1, 2], boundary="wrap")
-        except ValueError as exc:
-            assert "separable" in str(exc)
+        with pytest.raises(ValueError, match="separable.*single kernel"):
+            getattr(fastconv, op)(a, b2, "same", method="separable", axes=[1, 2],
+                                  boundary="wrap")
+        # with length 1 along the batch axis it broadcasts and is accepted
+        check_method(op, a, b[:1], "same", axes=[1, 2], boundary="wrap")
     # one of the batch kernels is rank 2: must be refused
     b[1] = rank1_kernel(rng, (3, 4), "float64") + rank1_kernel(rng, (3, 4), "float64")
     for op in OPS:
@@ -929,23 +928,33 @@ def test_partially_separable_3d(dtype, rng):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64", "complex128"])
 def test_accepted_kernels_give_results_within_tolerance(dtype, rng):
-    # whatever the detection threshold is: any kernel accepted by method='separable'
-    # gives the direct result within the tolerance of the dtype; 'auto' always does
+    # method='separable' accepts exactly the kernels the detector factors (a noise-free
+    # rank-1 kernel always, one with 1% noise never), and those give the direct result
+    # within the tolerance of the dtype; 'auto' always does
+    from fastconv._methods.separable import low_rank_terms
+
     K = rank1_kernel(rng, (7, 9), dtype)
     a = make_array(rng, (30, 31), dtype)
+    accepted = []
     for rel in [1e-15, 1e-13, 1e-11, 1e-9, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2]:
         b = _noisy(K.astype(np.complex128 if "complex" in dtype else np.float64), rel, rng)
         b = b.astype(dtype)
+        accepted.append(low_rank_terms(b, b.dtype) is not None)
         for op in OPS:
             for mode in ["full", "same"]:
-                try:
+                if accepted[-1]:
                     check_method(op, a, b, mode, boundary="reflect")
-                except ValueError as exc:
-                    assert "separable" in str(exc)
+                else:
+                    with pytest.raises(ValueError, match="separable"):
+                        getattr(fastconv, op)(a, b, mode, method="separable",
+                                              boundary="reflect")
                 exp = getattr(fastconv, op)(a, b, mode, method="direct")
                 got = getattr(fastconv, op)(a, b, mode, method="auto")
                 assert_conv_close(got, exp, magnitude_bound(op, a, b, mode),
                                   err_msg=f"auto, noise {rel}")
+    assert accepted[0] and not accepted[-1]
+    # a kernel accepted at some noise level is accepted at every smaller one
+    assert accepted == sorted(accepted, reverse=True)
 
 
 def test_zero_kernel(rng):
@@ -1172,3 +1181,28 @@ def test_integer_low_rank_kernels_are_refused(dtype, rng):
     a = make_array(rng, (20, 20), dtype)
     with pytest.raises(ValueError, match="separable"):
         fastconv.convolve(a, K, "same", method="separable")
+
+
+@pytest.mark.parametrize("s1,kshape,rank", [((40, 50), (7, 9), 1), ((12, 13, 14), (3, 5, 4), 1),
+                                            ((40, 50), (11, 13), 2)])
+def test_method_separable_runs_only_1d_passes(s1, kshape, rank, monkeypatch, rng):
+    # a silent fallback to the N-D direct kernel would pass every accuracy test: every
+    # call into the direct kernel made by method='separable' must have a kernel with
+    # one axis longer than 1, one pass per convolved axis and term
+    a = make_array(rng, s1, "float64")
+    b = sum(rank1_kernel(rng, kshape, "float64") for _ in range(rank))
+    kernels = watch_direct_kernel(monkeypatch)
+    for op in OPS:
+        for mode in MODES:
+            kernels.clear()
+            got = getattr(fastconv, op)(a, b, mode, method="separable", boundary="reflect")
+            assert len(kernels) == rank * len(kshape)
+            assert all(sum(kd > 1 for kd in k) == 1 for k in kernels), kernels
+            monkeypatch.undo()
+            check_method(op, a, b, mode, boundary="reflect", normwise=rank > 1)
+            assert got.shape == getattr(fastconv, op)(a, b, mode, method="direct").shape
+            kernels = watch_direct_kernel(monkeypatch)
+    kernels.clear()
+    fastconv.convolve_separable(a, [np.ones(kd) for kd in kshape], "same")
+    assert sorted(max(k) for k in kernels) == sorted(kshape)
+    assert all(sum(kd > 1 for kd in k) == 1 for k in kernels), kernels

@@ -202,14 +202,15 @@ def test_get_workers_default_is_int_and_positive():
 
 def test_set_workers_nesting():
     default = fastconv.get_workers()
+    two, three = min(2, _usable_cpus()), min(3, _usable_cpus())
     with fastconv.set_workers(2):
-        assert fastconv.get_workers() == 2
+        assert fastconv.get_workers() == two
         with fastconv.set_workers(1):
             assert fastconv.get_workers() == 1
             with fastconv.set_workers(3):
-                assert fastconv.get_workers() == 3
+                assert fastconv.get_workers() == three
             assert fastconv.get_workers() == 1
-        assert fastconv.get_workers() == 2
+        assert fastconv.get_workers() == two
     assert fastconv.get_workers() == default
 
 
@@ -253,7 +254,7 @@ def test_set_workers_is_thread_local():
         seen["main"] = fastconv.get_workers()
     t.join()
     assert seen["main"] == 1
-    assert seen["other-set"] == 3
+    assert seen["other-set"] == min(3, _usable_cpus())
     assert seen["other"] == default_here  # the main thread's set_workers(1) did not leak
     assert fastconv.get_workers() == default_here
 
@@ -280,7 +281,7 @@ def test_threadpoolctl_limits_get_workers():
             fastconv.convolve(a, [1.0, 1.0]), np.convolve(a, [1.0, 1.0])
         )
         with fastconv.set_workers(2):  # an explicit set_workers wins
-            assert fastconv.get_workers() == 2
+            assert fastconv.get_workers() == min(2, _usable_cpus())
     assert fastconv.get_workers() == before
 
 
@@ -337,3 +338,52 @@ def test_import_sets_passive_wait_policy_unless_chosen(preset, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout.strip()
     assert out == (preset or "passive")
+
+
+# ---------------------------------------------------------------- large workers values
+
+def _every_public_call(workers):
+    """One call of every public function that takes `workers`, with that value."""
+    a = np.arange(24.0).reshape(4, 6)
+    b = np.ones((2, 3))
+    return {
+        "convolve": lambda: fastconv.convolve(a, b, "same", workers=workers),
+        "correlate": lambda: fastconv.correlate(a, b, "same", workers=workers),
+        "convolve-fft": lambda: fastconv.convolve(a, b, method="fft", workers=workers),
+        "convolve-im2col": lambda: fastconv.convolve(a, b, method="im2col", workers=workers),
+        "convolve-separable": lambda: fastconv.convolve(a, b, method="separable",
+                                                        workers=workers),
+        "choose_conv_method": lambda: fastconv.choose_conv_method(a, b, workers=workers),
+        "choose_conv_method-measure": lambda: fastconv.choose_conv_method(
+            a, b, workers=workers, measure=True)[0],
+        "convolve_separable": lambda: fastconv.convolve_separable(
+            a, [np.ones(2), np.ones(3)], workers=workers),
+        "pool": lambda: fastconv.pool(a, 2, workers=workers),
+        "pool-weighted": lambda: fastconv.pool(a, 2, op="weighted",
+                                               weights=np.ones((2, 2)), workers=workers),
+        "adaptive_pool": lambda: fastconv.adaptive_pool(a, 3, op="mean", workers=workers),
+    }
+
+
+@pytest.mark.parametrize("huge", [2**40, 2**70, np.int64(2**62)])
+def test_workers_above_cpu_count_is_capped_everywhere(huge):
+    # a positive workers above the usable CPU count means "all of them", in every function
+    capped = _every_public_call(_usable_cpus())
+    for name, call in _every_public_call(huge).items():
+        got, expected = call(), capped[name]()
+        if isinstance(expected, str):
+            assert isinstance(got, str), name
+        else:
+            np.testing.assert_array_equal(got, expected, err_msg=name)
+    with fastconv.set_workers(huge):
+        assert fastconv.get_workers() == _usable_cpus()
+
+
+@pytest.mark.parametrize("bad", [-2**40, -2**70])
+def test_workers_far_below_minus_cpu_count_is_refused_everywhere(bad):
+    for name, call in _every_public_call(bad).items():
+        with pytest.raises(ValueError, match="workers"):
+            call()
+    with pytest.raises(ValueError, match="workers"):
+        with fastconv.set_workers(bad):
+            pass

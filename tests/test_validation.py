@@ -219,3 +219,68 @@ def test_readonly_inputs_accepted(op, dtype, rng):
     # read-only views of read-only arrays, and broadcast (zero-stride) arrays
     r = op(np.broadcast_to(a[:, :1], (7, 8)), b, "same")
     np.testing.assert_array_equal(r, op(np.repeat(a[:, :1], 8, axis=1), b, "same"))
+
+
+# ---------------------------------------------------------------- flags, p, output sizes
+
+NOT_BOOLS = ["False", "True", "", 0, 1, None, 1.0, np.array(True), [True]]
+
+
+@pytest.mark.parametrize("bad", NOT_BOOLS, ids=repr)
+@pytest.mark.parametrize("name,op", [("ceil_mode", "max"), ("count_include_pad", "mean"),
+                                     ("return_indices", "max")])
+def test_pool_flags_must_be_bools(name, op, bad):
+    x = np.arange(16.0).reshape(4, 4)
+    with pytest.raises(TypeError, match=name):
+        fastconv.pool(x, 3, 2, op, padding=1, **{name: bad})
+
+
+@pytest.mark.parametrize("name,op", [("ceil_mode", "max"), ("count_include_pad", "mean"),
+                                     ("return_indices", "max")])
+def test_pool_flags_accept_numpy_bools(name, op):
+    x = np.arange(16.0).reshape(4, 4)
+    for flag in [True, False]:
+        exp = fastconv.pool(x, 3, 2, op, padding=1, **{name: flag})
+        got = fastconv.pool(x, 3, 2, op, padding=1, **{name: np.bool_(flag)})
+        for g, e in zip(got if isinstance(got, tuple) else [got],
+                        exp if isinstance(exp, tuple) else [exp]):
+            np.testing.assert_array_equal(g, e)
+
+
+@pytest.mark.parametrize("bad", NOT_BOOLS, ids=repr)
+def test_measure_must_be_a_bool(bad):
+    with pytest.raises(TypeError, match="measure"):
+        fastconv.choose_conv_method(A, B, measure=bad)
+    assert fastconv.choose_conv_method(A, B, measure=np.False_) == fastconv.choose_conv_method(
+        A, B)
+
+
+@pytest.mark.parametrize("p", [True, False, np.True_])
+def test_lp_p_must_not_be_a_bool(p):
+    with pytest.raises(TypeError, match=r"\bp\b"):
+        fastconv.pool(np.arange(4.0), 2, op="lp", p=p)
+    with pytest.raises(TypeError, match=r"\bp\b"):
+        fastconv.adaptive_pool(np.arange(4.0), 2, op="lp", p=p)
+
+
+@pytest.mark.parametrize("output_size", [2**62, 2**40, (2**31, 2**31), 2**70])
+def test_adaptive_pool_output_too_large(output_size):
+    x = np.ones((2, 3))
+    with pytest.raises(ValueError, match="output_size"):
+        fastconv.adaptive_pool(x, output_size, op="mean")
+
+
+def test_convolve_separable_output_too_large_before_any_allocation(monkeypatch):
+    # the first pass's output (2**59 + 1) * 3 elements cannot exist: refused before
+    # any scratch memory is taken
+    from fastconv._methods import workspace as _workspace
+
+    def no_scratch(*args, **kwargs):
+        raise AssertionError("scratch memory taken before the output size was checked")
+
+    monkeypatch.setattr(_workspace.scratch, "take", no_scratch)
+    long_kernel = np.broadcast_to(np.ones(1), (2**59,))
+    with pytest.raises(ValueError, match="too large to allocate"):
+        fastconv.convolve_separable(np.ones((2, 3)), [long_kernel, np.ones(2)])
+    with pytest.raises(ValueError, match="too large to allocate"):
+        fastconv.convolve(np.ones((2, 3)), long_kernel.reshape(-1, 1))

@@ -164,7 +164,8 @@ _PARAMS_DOC = """
         Number of threads. ``None`` (default) uses `get_workers`, i.e. all
         usable cores unless limited by ``OMP_NUM_THREADS``, `threadpoolctl`
         or `set_workers`; negative values count back from the number of
-        usable CPUs (``-1`` is all of them). Results do not depend on it.
+        usable CPUs (``-1`` is all of them); values above the number of
+        usable CPUs are capped at it. Results do not depend on it.
     out : ndarray, optional
         Array to write the result to: of the result's shape and dtype
         (byte order aside), any memory layout, writeable. It may overlap
@@ -182,8 +183,10 @@ _PARAMS_DOC = """
         For an unknown `mode`, `method` or `boundary`; inputs of different
         dimensionality or empty inputs; invalid or duplicate `axes`;
         non-broadcastable shapes; ``mode='valid'`` when neither input
-        contains the other; a non-scalar `fillvalue`; ``workers=0``; an
-        `out` of the wrong shape or dtype, or read-only.
+        contains the other; a non-scalar `fillvalue`; ``workers=0`` or below
+        minus the number of usable CPUs; an output whose byte count exceeds
+        ``intp`` or this machine's physical memory; an `out` of the wrong
+        shape or dtype, or read-only.
     TypeError
         For non-numeric or extended-precision inputs, a non-integer
         `workers`, a complex `fillvalue` with a real result, or an `out`
@@ -332,7 +335,8 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
         inputs (the guards above still apply; ``'im2col'`` is tried for
         banks of kernels, several kernels broadcast over one input, where its
         matrix products have several columns), and return the fastest with
-        the times. Default False.
+        the times. Default False. Must be a bool (NumPy's too): TypeError
+        otherwise.
 
     Returns
     -------
@@ -365,8 +369,8 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
     >>> method in times
     True
     """
+    measure = check_bool(measure, "measure")
     p = conv_problem(in1, in2, mode, "auto", axes, boundary, fillvalue, workers, True)
-    check_bool(measure, "measure")
     if not is_problem(p):
         # two 0-d inputs: a product, whatever the method
         return ("direct", {"direct": 0.0}) if measure else "direct"

@@ -8,7 +8,6 @@ made.
 """
 
 import math
-import sys
 
 import numpy as np
 
@@ -16,8 +15,8 @@ from .. import _direct
 from .._methods import separable
 from .._methods.problem import ConvProblem, reduce_to_correlation
 from .threads import resolve_workers
-from .validation import (MODES, as_numeric_array, check_boundary, check_choice,
-                           check_fillvalue, normalize_axes, ordered_axes)
+from .validation import (MODES, as_numeric_array, check_allocatable, check_boundary,
+                         check_choice, check_fillvalue, normalize_axes, ordered_axes)
 
 __all__ = ["METHODS", "call_key", "check_out", "conv_problem", "separable_call"]
 
@@ -75,12 +74,6 @@ def check_out(out, shape, dtype):
         raise ValueError("out must be writeable")
 
 
-def _check_size(out_elements, itemsize, shapes):
-    if out_elements > sys.maxsize // max(itemsize, 8):
-        raise ValueError(
-            f"the output of shapes {' and '.join(map(str, shapes))} is too large to allocate")
-
-
 def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):
     """Validate a convolve/correlate call and reduce it to a `ConvProblem`.
 
@@ -124,7 +117,8 @@ def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_
                 f"other along every convolved axis; got {in1.shape} and {in2.shape}")
     p = reduce_to_correlation(in1, in2, mode, conv_axes, bname, fill, nthreads, is_convolve,
                               result_dtype)
-    _check_size(p.out_size, p.compute_dtype.itemsize, (in1.shape, in2.shape))
+    check_allocatable(p.out_size, p.compute_dtype.itemsize,
+                      f"the output of shapes in1={in1.shape} and in2={in2.shape}")
     return p
 
 
@@ -163,8 +157,14 @@ def separable_call(in1, kernels, mode, axes, boundary, fillvalue, workers):
             raise ValueError(
                 "For 'valid' mode, the input must be at least as large as the kernel along "
                 "every convolved axis, or the kernel at least as large as the input")
-    shape = separable.output_shape(in1.shape, ks, ax, mode)
-    _check_size(math.prod(shape), max(result_dtype.itemsize, 8), [in1.shape])
+    # before any scratch is taken: the largest of the passes' outputs must exist
+    shape, largest = tuple(in1.shape), 0
+    for a, k in zip(ax, ks):
+        shape = separable.output_shape(shape, [k], [a], mode)
+        largest = max(largest, math.prod(shape))
+    check_allocatable(largest, result_dtype.itemsize,
+                      f"the output of in1 of shape {in1.shape} with kernels of lengths "
+                      f"{[len(k) for k in ks]}")
     return in1, ks, ax, mode, bname, fill, nthreads, result_dtype
 
 

@@ -30,7 +30,12 @@ def _openmp_limit():
 
 
 def _normalize_workers(workers):
-    """Validate a `workers` value (not None) and return a positive thread count."""
+    """Validate a `workers` value (not None) and return a positive thread count.
+
+    A positive value above the number of usable CPUs is capped at it: more
+    threads than cores only add switching (``scipy.fft`` and OpenMP runtimes
+    cap them the same way), and the compiled kernels take a C ``int``.
+    """
     if isinstance(workers, bool):
         raise TypeError(f"workers must be an integer or None, got {workers!r}")
     try:
@@ -49,7 +54,7 @@ def _normalize_workers(workers):
                 f"workers={value} is below -{ncpu}, the negative of the number of usable CPUs"
             )
         return resolved
-    return value
+    return min(value, _usable_cpus())
 
 
 def resolve_workers(workers):
@@ -65,8 +70,8 @@ def get_workers():
 
     This is the value set by the innermost active `set_workers` in the calling
     thread, or else the OpenMP thread limit of the calling thread, which
-    honours ``OMP_NUM_THREADS`` and `threadpoolctl` limits, capped at the
-    number of CPUs this process may run on.
+    honours ``OMP_NUM_THREADS`` and `threadpoolctl` limits; either way
+    capped at the number of CPUs this process may run on.
 
     Returns
     -------
@@ -97,7 +102,8 @@ def set_workers(workers):
         Threads used by fastconv calls made with ``workers=None`` inside the
         ``with`` block, in this thread only.  Negative values count back from
         the number of usable CPUs (``-1`` means all of them), as in
-        `scipy.fft.set_workers`.
+        `scipy.fft.set_workers`; values above the number of usable CPUs are
+        capped at it.
 
     Raises
     ------

@@ -1,6 +1,8 @@
 """Argument checking shared by the public functions (one place for errors)."""
 
 import operator
+import os
+import sys
 
 import numpy as np
 
@@ -102,7 +104,29 @@ def check_fillvalue(fillvalue, result_dtype):
 
 
 def check_bool(value, name):
-    """Return `value` if it is a Python or NumPy bool, else raise TypeError."""
-    if type(value) is bool or isinstance(value, np.bool_):
+    """`value` as a Python bool; only ``True``/``False`` (NumPy's too) are accepted.
+
+    Any truthy object would otherwise do, and ``ceil_mode="False"`` is true.
+    """
+    if isinstance(value, (bool, np.bool_)):
         return bool(value)
-    raise TypeError(f"{name} must be a bool, got {type(value).__name__} {value!r}")
+    raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - no sysconf
+        return sys.maxsize
+
+
+def check_allocatable(nelements, itemsize, what):
+    """Refuse an array of `nelements` items of `itemsize` bytes that cannot exist.
+
+    Its byte count must fit in ``intp`` (NumPy's limit on array sizes) and in
+    this machine's physical memory; `what` completes the ValueError's
+    sentence ("the output of ... is too large to allocate").
+    """
+    nbytes = nelements * max(itemsize, 8)
+    if nbytes > sys.maxsize or nbytes > _physical_memory():
+        raise ValueError(f"{what} is too large to allocate ({nelements} elements)")

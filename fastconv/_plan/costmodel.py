@@ -277,18 +277,25 @@ def _fft_guard(p):
 
 
 def _integer_fft_exact(p):
-    """`_fft`'s exactness bound, with the norm of the extended input bounded
+    """`_fft`'s exactness bound, with the norms of the extended input bounded
     from the input's: each sample appears at most once per period of the
     extension, and fill samples add their own."""
     plan = _fft_plan(p)
-    norm2 = _fft._norm2(p.x) ** 2
+    nx = _fft.norms(p.x)
+    one, two2, inf = nx.one, nx.two ** 2, nx.inf
     if plan.extend:
         if p.bname == "fill":
-            extra = math.prod(plan.source_len) - math.prod(p.n)
-            norm2 += float(p.fill) ** 2 * max(extra, 0)
+            extra = max(math.prod(plan.source_len) - math.prod(p.n), 0)
+            fill = abs(float(p.fill))
+            one += fill * extra
+            two2 += fill ** 2 * extra
+            inf = max(inf, fill)
         else:
-            norm2 *= math.prod(-(-ln // nd) + 1 for ln, nd in zip(plan.source_len, p.n))
-    return _fft.exact_bound_holds(math.sqrt(norm2), _fft._norm2(p.v), math.prod(plan.transform))
+            periods = math.prod(-(-ln // nd) + 1 for ln, nd in zip(plan.source_len, p.n))
+            one *= periods
+            two2 *= periods
+    return _fft.exact_bound_holds(_fft.Norms(one, math.sqrt(two2), inf), _fft.norms(p.v),
+                                  plan, p.k)
 
 
 def _im2col_guard(p):
