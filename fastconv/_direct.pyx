@@ -53,6 +53,11 @@ cdef extern from "direct_simd.h" nogil:
         fc_rows_f64_fn rows_f64
         const char *isa
         int rows
+        const char *features
+    int fc_direct_count()
+    const fc_direct_kernels *fc_direct_at(int i)
+    int fc_direct_supported(const fc_direct_kernels *k)
+    int fc_cpu_has(const char *name)
     const fc_direct_kernels *fc_direct_select()
     const fc_direct_kernels *fc_direct_by_name(const char *name)
 
@@ -65,16 +70,29 @@ ctypedef fused num_t:
     int64_t
 
 
+# The kernel set in use. A call reads it once (`correlate_direct`) and hands
+# the pointer down, so `set_simd_level` from another thread never mixes the
+# row-block height of one set with the kernels of another within a call.
 cdef const fc_direct_kernels *_kernels = fc_direct_select()
 
 
 def _init_simd_from_environment():
     # FASTCONV_SIMD=baseline|AVX2+FMA|AVX-512 caps the instruction set (for
-    # debugging and for testing every variant on one machine).
+    # debugging and for testing every variant on one machine). A name that is
+    # unknown or unsupported here must not make `import fastconv` fail.
     import os
+    import warnings
     name = os.environ.get("FASTCONV_SIMD")
-    if name:
+    if not name:
+        return
+    try:
         set_simd_level(name)
+    except ValueError:
+        warnings.warn(
+            f"FASTCONV_SIMD={name!r} is not a SIMD level this build and CPU support; "
+            f"valid names here: {', '.join(simd_supported_levels())} (of those compiled in: "
+            f"{', '.join(simd_required_features())}); using {simd_level()!r}",
+            RuntimeWarning, stacklevel=2)
 
 # Boundary codes shared with fastconv._convolve and fastconv._im2col.
 BOUNDARY_CODES = {'fill': B_FILL, 'wrap': B_WRAP, 'reflect': B_REFLECT, 'mirror': B_MIRROR,
@@ -109,10 +127,57 @@ def simd_level():
     return _kernels.isa.decode()
 
 
+def simd_required_features():
+    """CPU features each compiled-in SIMD level needs, baseline first.
+
+    Returns
+    -------
+    dict
+        Level name -> tuple of feature names (those of the ``-m`` compiler
+        flags the level was built with; empty for the baseline).
+    """
+    cdef int i
+    cdef const fc_direct_kernels *kset
+    levels = {}
+    for i in range(fc_direct_count()):
+        kset = fc_direct_at(i)
+        features = kset.features.decode()
+        levels[kset.isa.decode()] = tuple(features.split(",")) if features else ()
+    return levels
+
+
+def simd_supported_levels():
+    """Compiled-in SIMD levels whose every feature the CPU and OS support, best first."""
+    cdef int i
+    cdef const fc_direct_kernels *kset
+    levels = []
+    for i in range(fc_direct_count() - 1, -1, -1):
+        kset = fc_direct_at(i)
+        if fc_direct_supported(kset):
+            levels.append(kset.isa.decode())
+    return tuple(levels)
+
+
+def cpu_has_feature(name):
+    """Whether the CPU (and the OS, for the register state) supports feature `name`.
+
+    Raises
+    ------
+    ValueError
+        If the dispatch does not know how to detect `name`.
+    """
+    cdef int has = fc_cpu_has(name.encode())
+    if has < 0:
+        raise ValueError(f"unknown CPU feature {name!r}")
+    return bool(has)
+
+
 def set_simd_level(name):
     """Use the micro-kernels compiled for instruction set `name`.
 
-    Not thread-safe: meant for tests and debugging. Returns the previous name.
+    Meant for tests and debugging; the choice is process-wide. A call
+    running in another thread keeps the kernel set it started with.
+    Returns the previous name.
 
     Raises
     ------
@@ -182,25 +247,22 @@ cdef enum:
     GENERIC_ROWS = 4
 
 
-def _rows_for_dtype(dtype):
-    return _kernels.rows if dtype in (np.float32, np.float64) else GENERIC_ROWS
-
-
-cdef inline void _rows(num_t **outs, int nr, num_t **ins, int nplanes, int ka, int kb,
-                       const num_t *w, Py_ssize_t width) noexcept nogil:
+cdef inline void _rows(const fc_direct_kernels *kset, num_t **outs, int nr, num_t **ins,
+                       int nplanes, int ka, int kb, const num_t *w,
+                       Py_ssize_t width) noexcept nogil:
     if num_t is float:
-        _kernels.rows_f32(outs, nr, ins, nplanes, ka, kb, w, width)
+        kset.rows_f32(outs, nr, ins, nplanes, ka, kb, w, width)
     elif num_t is double:
-        _kernels.rows_f64(outs, nr, ins, nplanes, ka, kb, w, width)
+        kset.rows_f64(outs, nr, ins, nplanes, ka, kb, w, width)
     else:
         _rows_generic(outs, nr, ins, nplanes, ka, kb, w, width)
 
 
-cdef inline void _segment(num_t **outs, num_t **outs_shifted, int nr, num_t **rows,
-                          num_t **args, int nin, num_t *ebuf, Py_ssize_t edge_len,
-                          num_t *fill_row, num_t fill, Py_ssize_t g0, Py_ssize_t width,
-                          Py_ssize_t scol, Py_ssize_t ncol, int bmode, int nplanes,
-                          int ka, int kb, const num_t *wk, bint buffered) noexcept nogil:
+cdef inline void _segment(const fc_direct_kernels *kset, num_t **outs, num_t **outs_shifted,
+                          int nr, num_t **rows, num_t **args, int nin, num_t *ebuf,
+                          Py_ssize_t edge_len, num_t *fill_row, num_t fill, Py_ssize_t g0,
+                          Py_ssize_t width, Py_ssize_t scol, Py_ssize_t ncol, int bmode,
+                          int nplanes, int ka, int kb, const num_t *wk, bint buffered) noexcept nogil:
     """Compute output columns [g0, g0 + width) of one row block.
 
     With `buffered`, every input row's extended window is first gathered into
@@ -237,11 +299,11 @@ cdef inline void _segment(num_t **outs, num_t **outs_shifted, int nr, num_t **ro
                 c = _ext(cstart + t, ncol, bmode)
                 buf[t] = src[c] if c >= 0 else fill
             args[i] = buf
-    _rows(outs_shifted, nr, args, nplanes, ka, kb, wk, width)
+    _rows(kset, outs_shifted, nr, args, nplanes, ka, kb, wk, width)
 
 
-cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
-                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
+cdef void _item(const fc_direct_kernels *kset, Py_ssize_t item, num_t *xp, const num_t *wp,
+                num_t *op, const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
                 const Py_ssize_t *s, const Py_ssize_t *xs, int D,
                 const Py_ssize_t *x_off, const Py_ssize_t *w_off,
                 int bmode, num_t fill, num_t *fill_row,
@@ -311,21 +373,21 @@ cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
     lo = c0
     while lo < e1:
         ew = min(<Py_ssize_t>EDGE, e1 - lo)
-        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+        _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
                  lo, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
         lo += ew
     if e0 > e1:
-        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+        _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
                  e1, e0 - e1, scol, ncol, bmode, <int>P, ka, kb, wk, False)
     hi = c1
     while hi > e0:
         ew = min(<Py_ssize_t>EDGE, hi - e0)
-        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+        _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
                  hi - ew, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
         hi -= ew
 
 
-cdef void _run(num_t *xp, const num_t *wp, num_t *op,
+cdef void _run(const fc_direct_kernels *kset, num_t *xp, const num_t *wp, num_t *op,
                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
                const Py_ssize_t *s, const Py_ssize_t *xs, int D,
                const Py_ssize_t *x_off, const Py_ssize_t *w_off, Py_ssize_t nbatch,
@@ -337,7 +399,7 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
     cdef int tid
     if nthreads == 1:
         for item in range(nitems):
-            _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
+            _item(kset, item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
                   fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS_MAX,
                   ebuf_ws, edge_len, R)
         return
@@ -347,7 +409,7 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
     chunk = max(1, nitems // (8 * nthreads))
     for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
         tid = threadid()
-        _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
+        _item(kset, item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
               fill_row, rows_ws + tid * ptr_stride, args_ws + tid * ptr_stride,
               outs_ws + tid * outs_stride, outs_ws + tid * outs_stride + FC_ROWS_MAX,
               ebuf_ws + tid * ebuf_stride, edge_len, R)
@@ -395,7 +457,9 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
     for d in range(D - 2):
         P *= k_[d]
         O *= m_[d]
-    cdef int R = _rows_for_dtype(out.dtype)
+    # The one read of the kernel set in use for this call (see `_kernels`).
+    cdef const fc_direct_kernels *kset = _kernels
+    cdef int R = kset.rows if out.dtype in (np.float32, np.float64) else GENERIC_ROWS
     nitems = (nbatch * O * ((m_[D - 2] + R - 1) // R)
               * ((m_[D - 1] + CHUNK - 1) // CHUNK))
     if nitems == 0:
@@ -421,16 +485,17 @@ def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, 
         raise TypeError(f"correlate_direct: unsupported compute dtype {dtype}")
     # The fill row doubles as the typed argument that picks the specialisation.
     fill_row = np.full(fill_len, fill, dtype=dtype)
-    _run_typed(fill_row, out.reshape(-1), ebuf_ws, <size_t>cnp.PyArray_DATA(x),
-               <size_t>cnp.PyArray_DATA(w), <size_t>cnp.PyArray_DATA(rows_ws),
-               <size_t>cnp.PyArray_DATA(args_ws), <size_t>cnp.PyArray_DATA(outs_ws),
+    _run_typed(<size_t>kset, fill_row, out.reshape(-1), ebuf_ws,
+               <size_t>cnp.PyArray_DATA(x), <size_t>cnp.PyArray_DATA(w),
+               <size_t>cnp.PyArray_DATA(rows_ws), <size_t>cnp.PyArray_DATA(args_ws),
+               <size_t>cnp.PyArray_DATA(outs_ws),
                n_, k_, m_, s_, xs_, xo_, wo_, <int>D, nbatch, bmode, ptr_stride,
                outs_stride, ebuf_stride, edge_len, nitems, nthreads, R)
     return out
 
 
-def _run_typed(num_t[::1] fill_row, num_t[::1] out, num_t[::1] ebuf, size_t xaddr,
-               size_t waddr, size_t rows_addr, size_t args_addr, size_t outs_addr,
+def _run_typed(size_t kset_addr, num_t[::1] fill_row, num_t[::1] out, num_t[::1] ebuf,
+               size_t xaddr, size_t waddr, size_t rows_addr, size_t args_addr, size_t outs_addr,
                const Py_ssize_t[::1] n, const Py_ssize_t[::1] k, const Py_ssize_t[::1] m,
                const Py_ssize_t[::1] s, const Py_ssize_t[::1] xs,
                const Py_ssize_t[::1] x_off, const Py_ssize_t[::1] w_off, int D,
@@ -438,11 +503,11 @@ def _run_typed(num_t[::1] fill_row, num_t[::1] out, num_t[::1] ebuf, size_t xadd
                Py_ssize_t ebuf_stride, Py_ssize_t edge_len, Py_ssize_t nitems,
                int nthreads, int R):
     with nogil:
-        _run(<num_t *>xaddr, <const num_t *>waddr, &out[0], &n[0], &k[0], &m[0], &s[0],
-             &xs[0], D, &x_off[0], &w_off[0], nbatch, bmode, fill_row[0], &fill_row[0],
-             fill_row.shape[0], <num_t **>rows_addr, <num_t **>args_addr,
-             <num_t **>outs_addr, &ebuf[0], ptr_stride, outs_stride, ebuf_stride,
-             edge_len, nitems, nthreads, R)
+        _run(<const fc_direct_kernels *>kset_addr, <num_t *>xaddr, <const num_t *>waddr,
+             &out[0], &n[0], &k[0], &m[0], &s[0], &xs[0], D, &x_off[0], &w_off[0], nbatch,
+             bmode, fill_row[0], &fill_row[0], fill_row.shape[0], <num_t **>rows_addr,
+             <num_t **>args_addr, <num_t **>outs_addr, &ebuf[0], ptr_stride, outs_stride,
+             ebuf_stride, edge_len, nitems, nthreads, R)
 
 
 ctypedef fused cplx_t:
