@@ -53,6 +53,11 @@ cdef extern from "direct_simd.h" nogil:
         fc_rows_f64_fn rows_f64
         const char *isa
         int rows
+        const char *features
+    int fc_direct_count()
+    const fc_direct_kernels *fc_direct_at(int i)
+    int fc_direct_supported(const fc_direct_kernels *k)
+    int fc_cpu_has(const char *name)
     const fc_direct_kernels *fc_direct_select()
     const fc_direct_kernels *fc_direct_by_name(const char *name)
 
@@ -65,16 +70,29 @@ ctypedef fused num_t:
     int64_t
 
 
+# The kernel set in use. A call reads it once (`correlate_direct`) and hands
+# the pointer down, so `set_simd_level` from another thread never mixes the
+# row-block height of one set with the kernels of another within a call.
 cdef const fc_direct_kernels *_kernels = fc_direct_select()
 
 
 def _init_simd_from_environment():
     # FASTCONV_SIMD=baseline|AVX2+FMA|AVX-512 caps the instruction set (for
-    # debugging and for testing every variant on one machine).
+    # debugging and for testing every variant on one machine). A name that is
+    # unknown or unsupported here must not make `import fastconv` fail.
     import os
+    import warnings
     name = os.environ.get("FASTCONV_SIMD")
-    if name:
+    if not name:
+        return
+    try:
         set_simd_level(name)
+    except ValueError:
+        warnings.warn(
+            f"FASTCONV_SIMD={name!r} is not a SIMD level this build and CPU support; "
+            f"valid names here: {', '.join(simd_supported_levels())} (of those compiled in: "
+            f"{', '.join(simd_required_features())}); using {simd_level()!r}",
+            RuntimeWarning, stacklevel=2)
 
 # Boundary codes shared with fastconv._convolve and fastconv._im2col.
 BOUNDARY_CODES = {'fill': B_FILL, 'wrap': B_WRAP, 'reflect': B_REFLECT, 'mirror': B_MIRROR,
@@ -109,10 +127,57 @@ def simd_level():
     return _kernels.isa.decode()
 
 
+def simd_required_features():
+    """CPU features each compiled-in SIMD level needs, baseline first.
+
+    Returns
+    -------
+    dict
+        Level name -> tuple of feature names (those of the ``-m`` compiler
+        flags the level was built with; empty for the baseline).
+    """
+    cdef int i
+    cdef const fc_direct_kernels *kset
+    levels = {}
+    for i in range(fc_direct_count()):
+        kset = fc_direct_at(i)
+        features = kset.features.decode()
+        levels[kset.isa.decode()] = tuple(features.split(",")) if features else ()
+    return levels
+
+
+def simd_supported_levels():
+    """Compiled-in SIMD levels whose every feature the CPU and OS support, best first."""
+    cdef int i
+    cdef const fc_direct_kernels *kset
+    levels = []
+    for i in range(fc_direct_count() - 1, -1, -1):
+        kset = fc_direct_at(i)
+        if fc_direct_supported(kset):
+            levels.append(kset.isa.decode())
+    return tuple(levels)
+
+
+def cpu_has_feature(name):
+    """Whether the CPU (and the OS, for the register state) supports feature `name`.
+
+    Raises
+    ------
+    ValueError
+        If the dispatch does not know how to detect `name`.
+    """
+    cdef int has = fc_cpu_has(name.encode())
+    if has < 0:
+        raise ValueError(f"unknown CPU feature {name!r}")
+    return bool(has)
+
+
 def set_simd_level(name):
     """Use the micro-kernels compiled for instruction set `name`.
 
-    Not thread-safe: meant for tests and debugging. Returns the previous name.
+    Meant for tests and debugging; the choice is process-wide. A call
+    running in another thread keeps the kernel set it started with.
+    Returns the previous name.
 
     Raises
     ------
@@ -194,25 +259,22 @@ cdef enum:
     GENERIC_ROWS = 4
 
 
-def _rows_for_dtype(dtype):
-    return _kernels.rows if dtype in (np.float32, np.float64) else GENERIC_ROWS
-
-
-cdef inline void _rows(num_t **outs, int nr, num_t **ins, int nplanes, int ka, int kb,
-                       const num_t *w, Py_ssize_t width) noexcept nogil:
+cdef inline void _rows(const fc_direct_kernels *kset, num_t **outs, int nr, num_t **ins,
+                       int nplanes, int ka, int kb, const num_t *w,
+                       Py_ssize_t width) noexcept nogil:
     if num_t is float:
-        _kernels.rows_f32(outs, nr, ins, nplanes, ka, kb, w, width)
+        kset.rows_f32(outs, nr, ins, nplanes, ka, kb, w, width)
     elif num_t is double:
-        _kernels.rows_f64(outs, nr, ins, nplanes, ka, kb, w, width)
+        kset.rows_f64(outs, nr, ins, nplanes, ka, kb, w, width)
     else:
         _rows_generic(outs, nr, ins, nplanes, ka, kb, w, width)
 
 
-cdef inline void _segment(num_t **outs, num_t **outs_shifted, int nr, num_t **rows,
-                          num_t **args, int nin, num_t *ebuf, Py_ssize_t edge_len,
-                          num_t *fill_row, num_t fill, Py_ssize_t g0, Py_ssize_t width,
-                          Py_ssize_t scol, Py_ssize_t ncol, int bmode, int nplanes,
-                          int ka, int kb, const num_t *wk, bint buffered) noexcept nogil:
+cdef inline void _segment(const fc_direct_kernels *kset, num_t **outs, num_t **outs_shifted,
+                          int nr, num_t **rows, num_t **args, int nin, num_t *ebuf,
+                          Py_ssize_t edge_len, num_t *fill_row, num_t fill, Py_ssize_t g0,
+                          Py_ssize_t width, Py_ssize_t scol, Py_ssize_t ncol, int bmode,
+                          int nplanes, int ka, int kb, const num_t *wk, bint buffered) noexcept nogil:
     """Compute output columns [g0, g0 + width) of one row block.
 
     With `buffered`, every input row's extended window is first gathered into
@@ -249,11 +311,11 @@ cdef inline void _segment(num_t **outs, num_t **outs_shifted, int nr, num_t **ro
                 c = _ext(cstart + t, ncol, bmode)
                 buf[t] = src[c] if c >= 0 else fill
             args[i] = buf
-    _rows(outs_shifted, nr, args, nplanes, ka, kb, wk, width)
+    _rows(kset, outs_shifted, nr, args, nplanes, ka, kb, wk, width)
 
 
-cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
-                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
+cdef void _item(const fc_direct_kernels *kset, Py_ssize_t item, num_t *xp, const num_t *wp,
+                num_t *op, const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
                 const Py_ssize_t *s, const Py_ssize_t *xs, int D,
                 const Py_ssize_t *x_off, const Py_ssize_t *w_off,
                 int bmode, num_t fill, num_t *fill_row,
@@ -323,21 +385,21 @@ cdef void _item(Py_ssize_t item, num_t *xp, const num_t *wp, num_t *op,
     lo = c0
     while lo < e1:
         ew = min(<Py_ssize_t>EDGE, e1 - lo)
-        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+        _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
                  lo, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
         lo += ew
     if e0 > e1:
-        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+        _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
                  e1, e0 - e1, scol, ncol, bmode, <int>P, ka, kb, wk, False)
     hi = c1
     while hi > e0:
         ew = min(<Py_ssize_t>EDGE, hi - e0)
-        _segment(outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
+        _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
                  hi - ew, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
         hi -= ew
 
 
-cdef void _run(num_t *xp, const num_t *wp, num_t *op,
+cdef void _run(const fc_direct_kernels *kset, num_t *xp, const num_t *wp, num_t *op,
                const Py_ssize_t *n, const Py_ssize_t *k, const Py_ssize_t *m,
                const Py_ssize_t *s, const Py_ssize_t *xs, int D,
                const Py_ssize_t *x_off, const Py_ssize_t *w_off, Py_ssize_t nbatch,
@@ -349,7 +411,7 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
     cdef int tid
     if nthreads == 1:
         for item in range(nitems):
-            _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
+            _item(kset, item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
                   fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS_MAX,
                   ebuf_ws, edge_len, R)
         return
@@ -359,7 +421,7 @@ cdef void _run(num_t *xp, const num_t *wp, num_t *op,
     chunk = max(1, nitems // (8 * nthreads))
     for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
         tid = threadid()
-        _item(item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
+        _item(kset, item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
               fill_row, rows_ws + tid * ptr_stride, args_ws + tid * ptr_stride,
               outs_ws + tid * outs_stride, outs_ws + tid * outs_stride + FC_ROWS_MAX,
               ebuf_ws + tid * ebuf_stride, edge_len, R)
@@ -653,6 +715,10 @@ cdef class DirectKernel:
     cdef Py_ssize_t D, nbatch, nitems, edge_len, fill_len, ptr_stride, outs_stride
     cdef Py_ssize_t ebuf_stride, ws_bytes
     cdef int bmode, R, code
+    # The kernel set in use when the plan was made: its row-block height R
+    # and its micro-kernels belong together, whatever `set_simd_level` does
+    # later.
+    cdef const fc_direct_kernels *kset
     cdef readonly int nthreads
     cdef readonly object dtype
 
@@ -686,7 +752,8 @@ cdef class DirectKernel:
             O *= self.m[d]
         self.w_size = P * self.k[D - 2] * self.k[D - 1]
         self.out_size = self.nbatch * O * self.m[D - 2] * self.m[D - 1]
-        self.R = _rows_for_dtype(dtype)
+        self.kset = _kernels
+        self.R = self.kset.rows if self.code < 2 else GENERIC_ROWS
         self.nitems = (self.nbatch * O * ((self.m[D - 2] + self.R - 1) // self.R)
                        * ((self.m[D - 1] + CHUNK - 1) // CHUNK))
         work = self.out_size * self.w_size
@@ -786,7 +853,7 @@ cdef class DirectKernel:
         cdef num_t **rows_ws = <num_t **>ptrs
         cdef num_t **args_ws = rows_ws + self.nthreads * self.ptr_stride
         cdef num_t **outs_ws = args_ws + self.nthreads * self.ptr_stride
-        _run(xp, wp, op, self.n, self.k, self.m, self.s, self.xs, <int>self.D, self.xo,
+        _run(self.kset, xp, wp, op, self.n, self.k, self.m, self.s, self.xs, <int>self.D, self.xo,
              self.wo, self.nbatch, self.bmode, fill_row[0], fill_row, self.fill_len,
              rows_ws, args_ws, outs_ws, ebuf, self.ptr_stride, self.outs_stride,
              self.ebuf_stride, self.edge_len, self.nitems, self.nthreads, self.R)

@@ -16,17 +16,24 @@ __all__ = ["pool", "adaptive_pool"]
 def _load_pool_kernels():
     """The pooling kernels compiled for the widest instruction set in use.
 
-    Follows the direct kernels' choice (`show_config`, ``FASTCONV_SIMD``);
-    a variant is imported only when the CPU supports it.
+    Follows the direct kernels' choice (`show_config`, ``FASTCONV_SIMD``)
+    down to the best level whose every CPU feature the machine supports (the
+    direct dispatch's own check; importing a variant whose features are
+    missing could execute an illegal instruction).
     """
     import importlib
 
-    level = _direct.simd_level()
-    name = {"AVX-512": "_pool_avx512", "AVX2+FMA": "_pool_avx2"}.get(level, "_pool")
-    try:
-        return importlib.import_module("." + name, __package__)
-    except ImportError:  # a build without the x86-64 variants
-        return importlib.import_module("._pool", __package__)
+    modules = {"AVX-512": "_pool_avx512", "AVX2+FMA": "_pool_avx2", "baseline": "_pool"}
+    supported = _direct.simd_supported_levels()
+    in_use = _direct.simd_level()
+    # Best first, so the levels from the one in use downwards are the candidates.
+    candidates = supported[supported.index(in_use):] if in_use in supported else ()
+    for level in candidates:
+        try:
+            return importlib.import_module("." + modules[level], __package__)
+        except ImportError:  # this build has no pooling kernels for the level
+            pass
+    return importlib.import_module("._pool", __package__)
 
 
 _pool = _load_pool_kernels()

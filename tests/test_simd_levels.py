@@ -4,6 +4,11 @@ The library picks the best variant for the CPU at import; the others would go
 untested on a machine that supports them all, so each is selected in turn.
 """
 
+import os
+import subprocess
+import sys
+import threading
+
 import numpy as np
 import pytest
 
@@ -115,3 +120,127 @@ def test_every_pooling_variant_matches_the_reference(level, monkeypatch):
                 bound = reference_pool(np.abs(x.astype(np.float64)), size, stride, op,
                                        axes=axes, padding=padding)
                 assert np.all(np.abs(got - expected) <= 1e-5 * bound), msg
+
+
+# ---------------------------------------------------------------- dispatch checks
+
+def _cpuinfo_flags():
+    """CPU flags the Linux kernel reports (and has enabled the register state for)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    pytest.skip("no /proc/cpuinfo flags on this system")
+
+
+def test_required_features_are_the_compiled_levels():
+    required = _direct.simd_required_features()
+    assert list(required)[0] == "baseline" and required["baseline"] == ()
+    assert set(required) <= set(LEVELS)
+    if "AVX-512" in required:
+        # every -m flag the AVX-512 kernels are compiled with (meson.build)
+        assert set(required["AVX-512"]) == {"avx512f", "avx512vl", "avx512dq", "avx512bw",
+                                            "avx2", "fma"}
+    if "AVX2+FMA" in required:
+        assert set(required["AVX2+FMA"]) == {"avx2", "fma"}
+    for features in required.values():
+        for feature in features:
+            _direct.cpu_has_feature(feature)  # a name the dispatch can detect
+
+
+def test_unknown_cpu_feature_is_refused():
+    with pytest.raises(ValueError, match="unknown CPU feature"):
+        _direct.cpu_has_feature("avx9000")
+
+
+def test_supported_levels_agree_with_cpuinfo():
+    flags = _cpuinfo_flags()
+    required = _direct.simd_required_features()
+    supported = _direct.simd_supported_levels()
+    assert supported[-1] == "baseline"
+    for level, features in required.items():
+        assert (level in supported) == (set(features) <= flags), (level, features)
+        for feature in features:
+            assert _direct.cpu_has_feature(feature) == (feature in flags), feature
+
+
+def _run_python(code, python_args=(), expect_ok=True, **env_updates):
+    env = dict(os.environ)
+    env.pop("FASTCONV_SIMD", None)
+    env.update(env_updates)
+    proc = subprocess.run([sys.executable, *python_args, "-c", code], capture_output=True,
+                          text=True, env=env, cwd=os.path.dirname(os.path.abspath(__file__)),
+                          timeout=120)
+    assert (proc.returncode == 0) == expect_ok, proc.stderr
+    return proc
+
+
+_SHOW_LEVELS = ("import fastconv; from fastconv import _direct, _pooling; "
+                "print(_direct.simd_level(), _pooling._pool.__name__)")
+
+
+def test_level_chosen_at_import_is_the_best_supported():
+    level, pool_module = _run_python(_SHOW_LEVELS).stdout.split()
+    assert level == _direct.simd_supported_levels()[0]
+    assert set(_direct.simd_required_features()[level]) <= _cpuinfo_flags()
+    # meson builds pooling kernels for every level it builds direct kernels for
+    assert pool_module == "fastconv." + POOL_VARIANTS[level]
+
+
+def test_pooling_kernels_follow_the_simd_level():
+    proc = _run_python(_SHOW_LEVELS, FASTCONV_SIMD="baseline")
+    assert proc.stdout.split() == ["baseline", "fastconv._pool"]
+    assert proc.stderr == ""
+
+
+@pytest.mark.parametrize("value", ["SSE9", "avx-512", " "])
+def test_unknown_fastconv_simd_warns_and_uses_the_best_level(value):
+    proc = _run_python(_SHOW_LEVELS, FASTCONV_SIMD=value)
+    level, _ = proc.stdout.split()
+    assert level == _direct.simd_supported_levels()[0]
+    assert "RuntimeWarning" in proc.stderr and "FASTCONV_SIMD" in proc.stderr
+    assert repr(value) in proc.stderr
+    for name in _direct.simd_supported_levels():
+        assert name in proc.stderr
+
+
+def test_unknown_fastconv_simd_warning_is_a_runtime_warning():
+    proc = _run_python("import fastconv", ["-W", "error::RuntimeWarning"], expect_ok=False,
+                       FASTCONV_SIMD="SSE9")
+    assert "RuntimeWarning: FASTCONV_SIMD='SSE9'" in proc.stderr
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_switching_levels_during_calls_keeps_results_exact(dtype):
+    """One call uses one kernel set, however often another thread switches."""
+    levels = _direct.simd_supported_levels()
+    if len(levels) < 2:
+        pytest.skip("only one SIMD level on this CPU")
+    rng = np.random.default_rng(11)
+    # Small integers: every level's sums are exact, so results must be equal.
+    x = rng.integers(-4, 5, size=(67, 203)).astype(dtype)
+    w = rng.integers(-3, 4, size=(3, 5)).astype(dtype)
+    expected = reference_convolve(x, w, "same")
+    previous = _direct.simd_level()
+    stop = threading.Event()
+
+    def switch():
+        while not stop.is_set():
+            for level in levels:
+                _direct.set_simd_level(level)
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    bad = 0
+    try:
+        for _ in range(1500):
+            got = fastconv.convolve(x, w, "same", method="direct", workers=1)
+            bad += not np.array_equal(got, expected)
+    finally:
+        stop.set()
+        switcher.join()
+        _direct.set_simd_level(previous)
+    assert bad == 0, f"{bad} of 1500 results differ from the reference"

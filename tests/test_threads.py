@@ -41,11 +41,7 @@ def test_openmp_enabled_and_threads_run():
 
 
 def test_simd_level_is_a_known_name():
-    level = _direct.simd_level()
-    assert isinstance(level, str) and level
-    assert level in {"baseline", "AVX2+FMA", "AVX2", "AVX-512", "AVX512", "NEON", "SSE2"} or (
-        level.isprintable()
-    )
+    assert _direct.simd_level() in {"baseline", "AVX2+FMA", "AVX-512"}
 
 
 # ---------------------------------------------------------------- determinism

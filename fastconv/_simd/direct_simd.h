@@ -37,8 +37,21 @@ typedef struct {
     fc_rows_f64_fn rows_f64;
     const char *isa;
     int rows; /* output rows per call the kernels are blocked for */
+    /* Comma-separated CPU features the set was compiled for (the names of
+       their -m flags, from meson.build); "" for the baseline. */
+    const char *features;
 } fc_direct_kernels;
 
+/* Number of kernel sets compiled in. */
+int fc_direct_count(void);
+/* Kernel set i (0 = baseline, the best last), supported by the CPU or not. */
+const fc_direct_kernels *fc_direct_at(int i);
+/* 1 when the running CPU (and the OS, for the register state) supports
+   every feature of set `k`. */
+int fc_direct_supported(const fc_direct_kernels *k);
+/* 1 when the running CPU and OS support the feature `name` (one of the
+   names fc_direct_kernels.features uses); 0 for unknown names. */
+int fc_cpu_has(const char *name);
 /* Best kernel set for the running CPU. */
 const fc_direct_kernels *fc_direct_select(void);
 /* Kernel set by name ("baseline", "AVX2+FMA", "AVX-512"); NULL when not
@@ -53,8 +66,10 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
     extern const int fc_block_rows_##sfx;
 
 FC_DECLARE_ISA(base)
-#if defined(FC_X86_DISPATCH)
+#if defined(FC_HAVE_avx2)
 FC_DECLARE_ISA(avx2)
+#endif
+#if defined(FC_HAVE_avx512)
 FC_DECLARE_ISA(avx512)
 #endif
 
