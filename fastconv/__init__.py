@@ -34,7 +34,7 @@ import os as _os
 _os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 try:
-    from . import _direct  # noqa: F401
+    from ._kernels import _direct  # noqa: F401
 except ImportError as exc:  # pragma: no cover - exercised only from a source tree
     _here = _os.path.dirname(_os.path.abspath(__file__))
     raise ImportError(

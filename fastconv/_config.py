@@ -2,7 +2,8 @@
 
 import os
 
-from . import _build_info, _direct
+from . import _build_info
+from ._kernels import _direct
 from ._normal.threads import _usable_cpus, get_workers
 
 __all__ = ["show_config"]

@@ -6,7 +6,7 @@ import operator
 
 import numpy as np
 
-from . import _direct
+from ._kernels import _direct
 from ._normal.threads import resolve_workers
 from ._normal.validation import check_allocatable, check_bool, ordered_axes
 
@@ -30,10 +30,10 @@ def _load_pool_kernels():
     candidates = supported[supported.index(in_use):] if in_use in supported else ()
     for level in candidates:
         try:
-            return importlib.import_module("." + modules[level], __package__)
+            return importlib.import_module("._kernels." + modules[level], __package__)
         except ImportError:  # this build has no pooling kernels for the level
             pass
-    return importlib.import_module("._pool", __package__)
+    return importlib.import_module("._kernels._pool", __package__)
 
 
 _pool = _load_pool_kernels()

@@ -8,7 +8,7 @@ import pytest
 
 MODULES = ["fastconv._api.convolve", "fastconv._pooling", "fastconv._api.separable",
            "fastconv._normal.threads", "fastconv._config", "fastconv._methods.workspace",
-           "fastconv._im2col"]
+           "fastconv._methods.im2col"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -763,12 +763,13 @@ def test_fft_method_does_not_run_the_direct_kernel(monkeypatch):
 # ======================================================= overlap-add (blocks)
 #
 # fft_plan picks one transform for small problems, so the block machinery is
-# exercised by capping the block length (fastconv._fft._MAX_BLOCK) and the
+# exercised by capping the block length (fastconv._methods.fft._MAX_BLOCK) and the
 # batch budget (_CHUNK_ELEMENTS, so one batch element's blocks are split
 # over several batches). `blocked` records every plan used, so each test
 # can check that it really ran several blocks (and partial last blocks).
 
-from fastconv import _direct, _fft  # noqa: E402
+from fastconv._kernels import _direct  # noqa: E402
+from fastconv._methods import fft as _fft  # noqa: E402
 from _reference import reference_convolve, reference_correlate  # noqa: E402
 
 

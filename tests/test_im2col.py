@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _im2col
+from fastconv._methods import im2col as _im2col
 from _helpers import (
     watch_direct_kernel,
     METHOD_GRID_SHAPES,

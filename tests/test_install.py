@@ -7,22 +7,22 @@ import re
 import pytest
 
 import fastconv
-import fastconv._direct
+import fastconv._kernels._direct
 
 
 def test_direct_is_a_compiled_extension():
-    path = fastconv._direct.__file__
+    path = fastconv._kernels._direct.__file__
     assert path is not None
     assert any(path.endswith(sfx) for sfx in importlib.machinery.EXTENSION_SUFFIXES), path
     assert os.path.isfile(path)
-    spec = fastconv._direct.__spec__
+    spec = fastconv._kernels._direct.__spec__
     assert isinstance(spec.loader, importlib.machinery.ExtensionFileLoader)
 
 
 def test_private_helpers_exist():
-    assert isinstance(fastconv._direct.openmp_enabled(), bool)
-    assert isinstance(fastconv._direct.simd_level(), str)
-    n = fastconv._direct.observed_threads(1)
+    assert isinstance(fastconv._kernels._direct.openmp_enabled(), bool)
+    assert isinstance(fastconv._kernels._direct.simd_level(), str)
+    n = fastconv._kernels._direct.observed_threads(1)
     assert n == 1
 
 
@@ -44,10 +44,10 @@ def test_show_config_prints_version_and_openmp(capsys):
     assert ret is None
     assert fastconv.__version__ in out
     assert re.search(r"openmp", out, re.IGNORECASE)
-    status = "yes" if fastconv._direct.openmp_enabled() else "no"
+    status = "yes" if fastconv._kernels._direct.openmp_enabled() else "no"
     line = next(ln for ln in out.splitlines() if re.search(r"openmp", ln, re.IGNORECASE))
     assert re.search(rf"\b{status}\b", line, re.IGNORECASE), line
-    assert fastconv._direct.simd_level() in out
+    assert fastconv._kernels._direct.simd_level() in out
     assert str(fastconv.get_workers()) in out
     assert re.search(r"blas", out, re.IGNORECASE)
 

@@ -1101,7 +1101,7 @@ def test_weighted_nd_weights_strided(shape, size, stride, padding, dtype, ceil_m
 def test_weighted_computes_only_the_strided_outputs(monkeypatch, rng):
     # the direct kernel runs once per stride phase, each on outputs of the pooled size
     # only, and the public correlate is never called
-    from fastconv import _direct
+    from fastconv._kernels import _direct
     from fastconv._api import convolve as api
 
     calls = []

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from fastconv import _direct
+from fastconv._kernels import _direct
 from _helpers import assert_conv_close, magnitude_bound, make_array
 from _reference import reference_convolve, reference_correlate
 
@@ -92,7 +92,7 @@ def test_every_pooling_variant_matches_the_reference(level, monkeypatch):
         pytest.skip(f"{level} is not supported by this CPU")
     _direct.set_simd_level(previous)
     try:
-        module = importlib.import_module("fastconv." + POOL_VARIANTS[level])
+        module = importlib.import_module("fastconv._kernels." + POOL_VARIANTS[level])
     except ImportError:
         pytest.skip(f"this build has no {level} pooling kernels")
     monkeypatch.setattr(_pooling, "_pool", module)
@@ -178,7 +178,7 @@ def _run_python(code, python_args=(), expect_ok=True, **env_updates):
     return proc
 
 
-_SHOW_LEVELS = ("import fastconv; from fastconv import _direct, _pooling; "
+_SHOW_LEVELS = ("import fastconv; from fastconv._kernels import _direct; from fastconv import _pooling; "
                 "print(_direct.simd_level(), _pooling._pool.__name__)")
 
 
@@ -187,12 +187,12 @@ def test_level_chosen_at_import_is_the_best_supported():
     assert level == _direct.simd_supported_levels()[0]
     assert set(_direct.simd_required_features()[level]) <= _cpuinfo_flags()
     # meson builds pooling kernels for every level it builds direct kernels for
-    assert pool_module == "fastconv." + POOL_VARIANTS[level]
+    assert pool_module == "fastconv._kernels." + POOL_VARIANTS[level]
 
 
 def test_pooling_kernels_follow_the_simd_level():
     proc = _run_python(_SHOW_LEVELS, FASTCONV_SIMD="baseline")
-    assert proc.stdout.split() == ["baseline", "fastconv._pool"]
+    assert proc.stdout.split() == ["baseline", "fastconv._kernels._pool"]
     assert proc.stderr == ""
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastconv
-import fastconv._direct as _direct
+import fastconv._kernels._direct as _direct
 from _helpers import assert_conv_close, make_array, magnitude_bound
 from _reference import reference_convolve
 

@@ -8,8 +8,7 @@ the kernels through BLAS). `run` dispatches; the cost model
 
 import numpy as np
 
-from .. import _fft, _im2col
-from . import direct, separable
+from . import direct, fft, im2col, separable
 
 __all__ = ["run"]
 
@@ -21,11 +20,7 @@ def run(p, method, terms=None, out=None):
     if method == "separable":
         return separable.run(p, terms, out)
     if method in ("fft", "im2col"):
-        compute = _fft.correlate_fft if method == "fft" else _im2col.correlate_im2col
-        result = compute(
-            p.x, p.v, p.conv_axes, p.batch_axes, p.n, p.k, p.m, p.s, p.bname,
-            p.fill[()].item() if p.fill.ndim == 0 else p.fill, p.nthreads, p.result_dtype,
-            p.batch_out)
+        result = (fft if method == "fft" else im2col).run(p)
         if result is not None:
             if out is None:
                 return result

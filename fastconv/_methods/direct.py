@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .. import _direct
+from .._kernels import _direct
 from .problem import NO_BATCH, batch_offsets, flip_index, kernel_ready
 
 __all__ = ["DirectPlan", "plan", "run"]

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .. import _direct
+from .._kernels import _direct
 from .._methods import separable
 from .._methods.problem import ConvProblem, reduce_to_correlation
 from .threads import resolve_workers

@@ -5,7 +5,7 @@ import operator
 import os
 import threading
 
-from .. import _direct
+from .._kernels import _direct
 
 __all__ = ["set_workers", "get_workers"]
 

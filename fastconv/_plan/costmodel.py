@@ -27,7 +27,8 @@ import threading
 
 import numpy as np
 
-from .. import _fft, _im2col
+from .._methods import fft as _fft
+from .._methods import im2col as _im2col
 from .._methods import separable as _separable
 from .._methods.workspace import get_workspace_limit
 from .cost_constants import CONSTANTS, FIT_THREADS

@@ -27,7 +27,7 @@ cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t
 
-from fastconv._boundary cimport (B_FILL, B_WRAP, B_REFLECT, B_MIRROR, B_NEAREST, _ext,
+from fastconv._kernels._boundary cimport (B_FILL, B_WRAP, B_REFLECT, B_MIRROR, B_NEAREST, _ext,
                                  _outer_offset)
 
 import numpy as np

@@ -23,8 +23,8 @@ import threading
 import numpy as np
 import scipy.fft as sfft
 
-from . import _direct
-from ._methods.workspace import scratch, scratch_array
+from .._kernels import _direct
+from .workspace import scratch, scratch_array
 
 __all__ = ["FFTPlan", "correlate_fft", "fft_plan"]
 
@@ -659,3 +659,10 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
     if not direct_out:
         return out.astype(result_dtype)
     return out
+
+
+def run(p):
+    """Compute problem `p` (a `ConvProblem`) by this method; None when its
+    integers are too large for exact float64 arithmetic."""
+    return correlate_fft(p.x, p.v, p.conv_axes, p.batch_axes, p.n, p.k, p.m, p.s, p.bname,
+                         p.fill[()].item(), p.nthreads, p.result_dtype, p.batch_out)
