@@ -52,7 +52,7 @@ from ._api.separable import convolve_separable
 from ._config import show_config
 from ._methods.workspace import get_workspace_limit, set_workspace_limit
 from ._normal.threads import get_workers, set_workers
-from ._pooling import adaptive_pool, pool
+from ._api.pooling import adaptive_pool, pool
 
 __all__ = [
     "adaptive_pool",

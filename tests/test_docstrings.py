@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 
-MODULES = ["fastconv._api.convolve", "fastconv._pooling", "fastconv._api.separable",
+MODULES = ["fastconv._api.convolve", "fastconv._api.pooling", "fastconv._api.separable",
            "fastconv._normal.threads", "fastconv._config", "fastconv._methods.workspace",
            "fastconv._methods.im2col"]
 

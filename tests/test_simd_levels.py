@@ -83,7 +83,7 @@ POOL_VARIANTS = {"baseline": "_pool", "AVX2+FMA": "_pool_avx2", "AVX-512": "_poo
 def test_every_pooling_variant_matches_the_reference(level, monkeypatch):
     import importlib
 
-    from fastconv import _pooling
+    from fastconv._methods import pooling as _pooling
     from _pool_reference import reference_pool
 
     try:
@@ -178,8 +178,9 @@ def _run_python(code, python_args=(), expect_ok=True, **env_updates):
     return proc
 
 
-_SHOW_LEVELS = ("import fastconv; from fastconv._kernels import _direct; from fastconv import _pooling; "
-                "print(_direct.simd_level(), _pooling._pool.__name__)")
+_SHOW_LEVELS = ("import fastconv; from fastconv._kernels import _direct; "
+                "from fastconv._methods import pooling; "
+                "print(_direct.simd_level(), pooling._pool.__name__)")
 
 
 def test_level_chosen_at_import_is_the_best_supported():

@@ -1,6 +1,6 @@
 """Pooling kernels (compiled, OpenMP, GIL released).
 
-`fastconv._pooling` reduces every pooling to one-dimensional passes, one per
+`fastconv._methods.pooling` reduces every pooling to one-dimensional passes, one per
 pooled axis, over a C-contiguous array seen as ``(outer, L, inner)``: output
 ``j`` of a pass combines input rows ``starts[j] <= t < ends[j]`` (padding is
 simply left out: it never wins a max/min and adds nothing to a sum), each
@@ -446,6 +446,34 @@ def _pass_typed(const pool_t[::1] src, pool_t[::1] dst, pool_t[::1] ws, const po
               chunk_w, nthreads)
 
 
+cdef inline void _block_row(Py_ssize_t item, const pool_t *src, pool_t *dst, Py_ssize_t H,
+                            Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int op,
+                            pool_t *buf) noexcept nogil:
+    """Output row `item` (batch element and row) of `_blocks2d`."""
+    cdef Py_ssize_t Ho = H // kh, Wo = W // kw, Wused = Wo * kw
+    cdef Py_ssize_t o = item // Ho, i = item % Ho, t, j
+    cdef const pool_t *rows = src + (o * H + i * kh) * W
+    cdef pool_t *drow = dst + (o * Ho + i) * Wo
+    cdef pool_t acc, v
+    _copy_row(buf, rows, Wused)
+    for t in range(1, kh):
+        _combine_into(buf, rows + t * W, Wused, op)
+    if kw == 2:
+        _lines_k2s2(buf, drow, Wused, Wo, op)
+    else:
+        for j in range(Wo):
+            acc = buf[j * kw]
+            for t in range(1, kw):
+                v = buf[j * kw + t]
+                if op == OP_MAX:
+                    acc = v if ((v > acc) | (v != v)) else acc
+                elif op == OP_MIN:
+                    acc = v if ((v < acc) | (v != v)) else acc
+                else:
+                    acc = acc + v
+            drow[j] = acc
+
+
 cdef void _blocks2d(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t H,
                     Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int op, pool_t *ws,
                     Py_ssize_t ws_stride, int nthreads) noexcept nogil:
@@ -455,38 +483,15 @@ cdef void _blocks2d(const pool_t *src, pool_t *dst, Py_ssize_t outer, Py_ssize_t
     vectorised), then reduces groups of kw along the buffer: the input is
     streamed once and no intermediate array is written.
     """
-    cdef Py_ssize_t Ho = H // kh, Wo = W // kw, Wused = Wo * kw
-    cdef Py_ssize_t nitems = outer * Ho, item, o, i, t, j, chunk
-    cdef const pool_t *rows
-    cdef pool_t *buf
-    cdef pool_t *drow
-    cdef pool_t acc, v
-    cdef int tid
+    cdef Py_ssize_t nitems = outer * (H // kh), item, chunk
+    if nthreads == 1:
+        # no parallel region at all: small calls cannot afford its set-up
+        for item in range(nitems):
+            _block_row(item, src, dst, H, W, kh, kw, op, ws)
+        return
     chunk = max(1, nitems // (8 * nthreads))
     for item in prange(nitems, num_threads=nthreads, schedule='dynamic', chunksize=chunk):
-        tid = threadid()
-        buf = ws + tid * ws_stride
-        o = item // Ho
-        i = item % Ho
-        rows = src + (o * H + i * kh) * W
-        drow = dst + (o * Ho + i) * Wo
-        _copy_row(buf, rows, Wused)
-        for t in range(1, kh):
-            _combine_into(buf, rows + t * W, Wused, op)
-        if kw == 2:
-            _lines_k2s2(buf, drow, Wused, Wo, op)
-        else:
-            for j in range(Wo):
-                acc = buf[j * kw]
-                for t in range(1, kw):
-                    v = buf[j * kw + t]
-                    if op == OP_MAX:
-                        acc = v if ((v > acc) | (v != v)) else acc
-                    elif op == OP_MIN:
-                        acc = v if ((v < acc) | (v != v)) else acc
-                    else:
-                        acc = acc + v
-                drow[j] = acc
+        _block_row(item, src, dst, H, W, kh, kw, op, ws + threadid() * ws_stride)
 
 
 # Kernel dtypes by (kind, itemsize): the code `_blocks2d_any` dispatches on.

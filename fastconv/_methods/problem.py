@@ -150,3 +150,20 @@ def reduce_to_correlation(in1, in2, mode, conv_axes, bname, fill, nthreads, is_c
     p.batch_out = [max(in1.shape[a], in2.shape[a]) for a in batch_axes]
     p.x, p.v, p.n, p.k, p.m, p.s = x, v, n, k, m, s
     return p
+
+
+class PoolProblem:
+    """A validated pooling call, for every input of its shape and dtype.
+
+    `axes` are the pooled axes, ascending; `windows` one `AxisWindows` per
+    pooled axis (see `fastconv._methods.pooling`); `op` the reduction, `p`
+    its exponent for ``'lp'``; `weights` the window weights of
+    ``'weighted'`` (float64, axes ascending, or None for the Gaussian) and
+    `weight_sums` their sums over every window (None without weights);
+    `out_shape` and `result_dtype` describe the result (for
+    `return_indices`, the values; the indices are int64 of the same shape);
+    `blocks` holds the arguments of the one-pass 2-D kernel when it applies.
+    """
+
+    __slots__ = ("axes", "windows", "op", "p", "weights", "weight_sums", "count_include_pad",
+                 "return_indices", "nthreads", "result_dtype", "out_shape", "blocks")

@@ -16,7 +16,8 @@ from .._methods import separable
 from .._methods.problem import ConvProblem, reduce_to_correlation
 from .threads import resolve_workers
 from .validation import (MODES, as_numeric_array, check_allocatable, check_boundary,
-                         check_choice, check_fillvalue, normalize_axes, ordered_axes)
+                         check_choice, check_fillvalue, check_out, normalize_axes,
+                         ordered_axes)
 
 __all__ = ["METHODS", "call_key", "check_out", "conv_problem", "separable_call"]
 
@@ -60,18 +61,6 @@ def call_key(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_conv
             in2.shape, in2.strides, dt2.num, dt2.isnative, in2.flags.aligned, mode, method,
             axes_key, boundary, fill_type, fillvalue, resolve_workers(workers),
             _direct.simd_generation())
-
-
-def check_out(out, shape, dtype):
-    """Raise unless `out` is a writeable ndarray of `shape` and `dtype`."""
-    if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
-    if out.shape != shape:
-        raise ValueError(f"out must have the result's shape {shape}, got {out.shape}")
-    if out.dtype != dtype and out.dtype.newbyteorder("=") != dtype.newbyteorder("="):
-        raise ValueError(f"out must have the result's dtype {dtype}, got {out.dtype}")
-    if not out.flags.writeable:
-        raise ValueError("out must be writeable")
 
 
 def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):

@@ -130,3 +130,15 @@ def check_allocatable(nelements, itemsize, what):
     nbytes = nelements * max(itemsize, 8)
     if nbytes > sys.maxsize or nbytes > _physical_memory():
         raise ValueError(f"{what} is too large to allocate ({nelements} elements)")
+
+
+def check_out(out, shape, dtype):
+    """Raise unless `out` is a writeable ndarray of `shape` and `dtype`."""
+    if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+    if out.shape != shape:
+        raise ValueError(f"out must have the result's shape {shape}, got {out.shape}")
+    if out.dtype != dtype and out.dtype.newbyteorder("=") != dtype.newbyteorder("="):
+        raise ValueError(f"out must have the result's dtype {dtype}, got {out.dtype}")
+    if not out.flags.writeable:
+        raise ValueError("out must be writeable")

@@ -1,16 +1,23 @@
-"""`pool` and `adaptive_pool`: validate, plan one pass per pooled axis, run kernels."""
+"""The pooling method: one compiled pass per pooled axis.
+
+Every pooling (max, min, sums and means, Lp norms, weighted averages) is
+computed as passes of the compiled kernels of `fastconv._kernels._pool`
+(compiled once per SIMD level; the variant of the level in use is loaded)
+over a C-contiguous array seen as ``(outer, L, inner)``, one per pooled
+axis; non-overlapping 2-D windows take one streaming pass. N-D weights run
+the direct correlation kernel once per stride phase. `run` computes a
+`PoolProblem` (see `fastconv._methods.problem`).
+"""
 
 import itertools
 import math
-import operator
 
 import numpy as np
 
-from ._kernels import _direct
-from ._normal.threads import resolve_workers
-from ._normal.validation import check_allocatable, check_bool, ordered_axes
+from .._kernels import _direct
 
-__all__ = ["pool", "adaptive_pool"]
+__all__ = ["AxisWindows", "adaptive_windows", "pool_result_dtype", "regular_windows", "run",
+           "window_weight_sums"]
 
 
 def _load_pool_kernels():
@@ -30,99 +37,21 @@ def _load_pool_kernels():
     candidates = supported[supported.index(in_use):] if in_use in supported else ()
     for level in candidates:
         try:
-            return importlib.import_module("._kernels." + modules[level], __package__)
+            return importlib.import_module("fastconv._kernels." + modules[level])
         except ImportError:  # this build has no pooling kernels for the level
             pass
-    return importlib.import_module("._kernels._pool", __package__)
+    return importlib.import_module("fastconv._kernels._pool")
 
 
 _pool = _load_pool_kernels()
-
-POOL_OPS = ("max", "min", "mean", "sum", "lp", "weighted")
-ADAPTIVE_OPS = ("max", "min", "mean", "sum", "lp")
 
 # van Herk / Gil-Werman pays once a window covers several strides.
 _VANHERK_MIN_SIZE = 5
 
 
-def _as_pool_input(x):
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biufc":
-        raise TypeError(f"x must be a numeric array, got dtype {arr.dtype}")
-    if (arr.dtype.kind == "f" and arr.dtype.itemsize > 8) or (
-            arr.dtype.kind == "c" and arr.dtype.itemsize > 16):
-        raise TypeError(f"x has dtype {arr.dtype}: extended precision is not supported")
-    if arr.ndim == 0:
-        raise ValueError("x must have at least one dimension")
-    if arr.size == 0:
-        raise ValueError(f"x is empty (shape {arr.shape})")
-    return arr
-
-
-def _per_axis(value, name, naxes, minimum):
-    """An int for every pooled axis, or one per axis; each >= minimum."""
-    if np.ndim(value) == 0:
-        values = [value] * naxes
-    else:
-        values = list(value)
-        if len(values) != naxes:
-            raise ValueError(
-                f"{name} must be an int or have one value per pooled axis ({naxes}), "
-                f"got {value!r}")
-    out = []
-    for v in values:
-        if isinstance(v, bool):
-            raise TypeError(f"{name} must contain integers, got {v!r}")
-        try:
-            v = operator.index(v)
-        except TypeError:
-            raise TypeError(f"{name} must contain integers, got {v!r}") from None
-        if v < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-        out.append(v)
-    return out
-
-
-def _sorted_by_axis(axes, *per_axis):
-    """Sort the pooled axes ascending, permuting each per-axis list alike."""
-    order = sorted(range(len(axes)), key=lambda i: axes[i])
-    return [[axes[i] for i in order]] + [[values[i] for i in order] for values in per_axis]
-
-
-def _check_op(op, choices):
-    if not isinstance(op, str) or op not in choices:
-        raise ValueError(f"op must be one of {', '.join(map(repr, choices))}; got {op!r}")
-    return op
-
-
-def _check_p(p):
-    if isinstance(p, (bool, np.bool_)):
-        # float(True) is 1: a flag passed by mistake would silently pick p=1
-        raise TypeError(f"p must be a positive number, not a bool, got {p!r}")
-    try:
-        p = float(p)
-    except (TypeError, ValueError):
-        raise TypeError(f"p must be a positive number, got {p!r}") from None
-    if not (p > 0 and math.isfinite(p)):
-        raise ValueError(f"p must be a positive finite number, got {p!r}")
-    return p
-
-
-def _output_length(L, k, s, pad, ceil_mode):
-    span = L + 2 * pad - k
-    # Floor or ceiling division, also for a negative span (a window longer
-    # than the padded axis: one output in ceil mode when the stride allows).
-    out = (-(-span // s) if ceil_mode else span // s) + 1
-    if ceil_mode and (out - 1) * s >= L + pad:
-        out -= 1
-    return out
-
-
-def _result_dtype(dtype, op):
+def pool_result_dtype(dtype, op):
     """Result dtype of `op` on `dtype` (NumPy-like reductions)."""
     if op in ("max", "min"):
-        if dtype.kind == "c":
-            raise TypeError(f"x has complex dtype {dtype}: op={op!r} needs ordered values")
         return dtype
     if op == "sum":
         if dtype.kind == "b" or dtype.kind == "i":
@@ -158,7 +87,7 @@ def _kernel_view(arr, op):
     raise AssertionError(op)
 
 
-class _AxisPlan:
+class AxisWindows:
     """Windows of one pooled axis."""
 
     def __init__(self, L, Lout, starts, ends, origin, k, s, pad, regular):
@@ -167,19 +96,19 @@ class _AxisPlan:
         self.k, self.s, self.pad, self.regular = k, s, pad, regular
 
 
-def _regular_plan(L, k, s, pad, Lout):
+def regular_windows(L, k, s, pad, Lout):
     j = np.arange(Lout, dtype=np.intp)
     origin = j * s - pad
     starts = np.clip(origin, 0, L)
     ends = np.clip(origin + k, 0, L)
-    return _AxisPlan(L, Lout, starts, ends, origin, k, s, pad, True)
+    return AxisWindows(L, Lout, starts, ends, origin, k, s, pad, True)
 
 
-def _adaptive_plan(L, Lout):
+def adaptive_windows(L, Lout):
     j = np.arange(Lout, dtype=np.intp)
     starts = (j * L) // Lout
     ends = -((-(j + 1) * L) // Lout)
-    return _AxisPlan(L, Lout, starts, ends, starts, int(np.max(ends - starts)), 1, 0, False)
+    return AxisWindows(L, Lout, starts, ends, starts, int(np.max(ends - starts)), 1, 0, False)
 
 
 def _run_passes(arr, axes, plans, op, nthreads, weights=None):
@@ -259,9 +188,9 @@ def _gaussian_weights(k):
     return np.exp(-0.5 * ((t - (k - 1) / 2.0) / sigma) ** 2)
 
 
-def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices, workers):
-    nthreads = resolve_workers(workers)
-    result_dtype = _result_dtype(x.dtype, op)
+def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices, nthreads,
+               weight_sums=None):
+    result_dtype = pool_result_dtype(x.dtype, op)
     ndim = x.ndim
 
     if return_indices:
@@ -319,7 +248,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         real = np.float32 if result_dtype == np.complex64 else np.float64
         pairs = arr.view(real).reshape(arr.shape + (2,))
         out = _pool_impl(pairs, axes, plans, op, p, weights, count_include_pad, False,
-                         workers)
+                         nthreads, weight_sums)
         return np.ascontiguousarray(out).view(result_dtype)[..., 0]
     real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
     arr = np.ascontiguousarray(x, dtype=real)
@@ -336,7 +265,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
     # the weights as the kernels multiply by them, so that the divisor is
     # their sum over each window and a constant input is returned unchanged
     w = np.asarray(weights).astype(real)
-    div = _window_weight_sums(w, plans)
+    div = weight_sums if weight_sums is not None else window_weight_sums(w, plans)
     if len(axes) == 1:
         total = _run_passes(arr, axes, plans, "wsum", nthreads,
                             weights=[w.astype(np.float64)])
@@ -348,7 +277,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
     return (total / div.reshape(shape)).astype(result_dtype, copy=False)
 
 
-def _window_weight_sums(w, plans):
+def window_weight_sums(w, plans):
     """Sum of the weights `w` over the in-input part of every window, shape (Lout...).
 
     Each window's in-input part is a box of `w`; few distinct boxes occur
@@ -455,244 +384,45 @@ def _argpool(x, axes, plans, op, nthreads):
     return out, np.ascontiguousarray(idx.reshape(full_shape).transpose(inverse))
 
 
-def pool(x, size, stride=None, op="max", *, axes=None, padding=0, ceil_mode=False, p=2,
-         weights=None, count_include_pad=True, return_indices=False, workers=None):
-    """Pool an N-dimensional array over windows along some of its axes.
-
-    Parameters
-    ----------
-    x : array_like
-        Input of any numeric dtype (complex only for 'sum', 'mean', 'lp',
-        'weighted') and any number of dimensions.
-    size : int or sequence of int
-        Window length along every pooled axis, or one per pooled axis.
-    stride : int or sequence of int, optional
-        Step between windows; default `size` (non-overlapping windows).
-    op : {'max', 'min', 'mean', 'sum', 'lp', 'weighted'}, optional
-        Reduction over each window:
-
-        ``max``, ``min``
-            Largest / smallest element (a NaN in the window gives NaN).
-        ``sum``
-            Sum of the elements.
-        ``mean``
-            Sum divided by the window size (see `count_include_pad`).
-        ``lp``
-            ``(sum |x|**p) ** (1/p)``; ``p=2`` is L2 pooling. (PyTorch's
-            ``lp_pool`` uses ``x**p`` without the absolute value; the two
-            agree for non-negative inputs.)
-        ``weighted``
-            ``sum(w * x) / sum(w)`` over the input elements of the window:
-            a weighted average whose weights fall with the distance from the
-            window centre. By default a separable Gaussian with standard
-            deviation ``size / 4`` along each pooled axis; or `weights`.
-    axes : int or sequence of int, optional
-        Axes to pool over; default all. Pooling over a channel axis (e.g.
-        ``axes=1`` of an ``(N, C, H, W)`` array) is cross-channel pooling
-        (maxout).
-    padding : int or sequence of int, optional
-        Implicit padding on both sides of each pooled axis, at most half the
-        window (PyTorch's rule). Padding never wins a max/min and adds
-        nothing to a sum.
-    ceil_mode : bool, optional
-        Round the number of windows up instead of down, as PyTorch; a window
-        that would start inside the right padding is dropped.
-    p : float, optional
-        Exponent of 'lp' pooling (positive, finite); default 2.
-    weights : array_like, optional
-        Weights of 'weighted' pooling, of shape `size` (one length per
-        pooled axis), finite, of any signs. Each output divides by the sum
-        of the weights over the input elements of its window, so no window
-        that occurs (given `padding` and `ceil_mode`) may have weights
-        summing to zero there: such weights are refused with a
-        ``ValueError`` rather than giving infinities.
-    count_include_pad : bool, optional
-        For 'mean': divide by the window size including padding (True, the
-        default, as PyTorch) or by the number of input elements in the
-        window (False).
-    return_indices : bool, optional
-        For 'max' and 'min': also return, for every output, the flat
-        (row-major) index of the selected element within the pooled axes of
-        `x` (ties: the first in row-major order; NaN: the first NaN), as
-        ``torch.nn.functional.max_pool2d(..., return_indices=True)``.
-    workers : int, optional
-        Number of threads, as in `convolve`.
-
-    Returns
-    -------
-    out : ndarray
-        Pooled array. Along each pooled axis of length ``L`` its length is
-        ``floor((L + 2*padding - size) / stride) + 1`` (ceil with
-        `ceil_mode`); other axes are unchanged. Its dtype is that of `x` for
-        'max'/'min'; as `numpy.sum` for 'sum'; float64 for integer inputs to
-        'mean', 'lp' and 'weighted' (float16/32/64 and complex are kept;
-        'lp' of complex is real).
-    indices : ndarray of int64
-        Only with ``return_indices=True``.
-
-    Raises
-    ------
-    ValueError
-        For sizes or strides < 1, negative padding or padding larger than
-        half the window, an input too small for one window, an unknown
-        `op`, invalid `p`, `weights` of the wrong shape, not finite, summing
-        to zero over the in-input part of a window, or without 'weighted',
-        `return_indices` with an op other than max/min, invalid `axes`,
-        empty `x`.
-    TypeError
-        For non-numeric `x`, complex `x` with max/min, non-integer sizes or
-        `workers`, a bool `p`, or `ceil_mode`, `count_include_pad` or
-        `return_indices` other than True/False (NumPy bools included).
-
-    See Also
-    --------
-    adaptive_pool : Windows chosen to give a fixed output size.
-
-    Notes
-    -----
-    Every pooling but 'weighted' with an N-D `weights` array is computed as
-    one pass per pooled axis (max, min, sums and the default Gaussian
-    weights are separable); N-D weights run the direct correlation kernel
-    on the strided windows only. Non-overlapping and short
-    windows combine their rows directly; long windows with small strides
-    use the van Herk / Gil-Werman block scans, three operations per input
-    element whatever the window size. The inner loops run along contiguous
-    memory, in compiled code with the GIL released, in parallel over outer
-    rows.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import fastconv
-    >>> x = np.arange(16.0).reshape(4, 4)
-    >>> fastconv.pool(x, 2)                       # 2x2 max pooling
-    array([[ 5.,  7.],
-           [13., 15.]])
-    >>> fastconv.pool(x, 2, op='mean')
-    array([[ 2.5,  4.5],
-           [10.5, 12.5]])
-
-    Max pooling of a batch of images with overlapping windows and padding,
-    as ``torch.nn.functional.max_pool2d(x, 3, 2, 1)``:
-
-    >>> batch = np.random.default_rng(0).standard_normal((2, 3, 8, 8))
-    >>> fastconv.pool(batch, 3, 2, axes=(2, 3), padding=1).shape
-    (2, 3, 4, 4)
-
-    Maxout: the largest of every 2 channels:
-
-    >>> fastconv.pool(batch, 2, axes=1, op='max').shape
-    (2, 1, 8, 8)
-    """
-    x = _as_pool_input(x)
-    op = _check_op(op, POOL_OPS)
-    ceil_mode = check_bool(ceil_mode, "ceil_mode")
-    count_include_pad = check_bool(count_include_pad, "count_include_pad")
-    return_indices = check_bool(return_indices, "return_indices")
-    ax = ordered_axes(axes, x.ndim)
-    naxes = len(ax)
-    sizes = _per_axis(size, "size", naxes, 1)
-    strides = sizes if stride is None else _per_axis(stride, "stride", naxes, 1)
-    pads = _per_axis(padding, "padding", naxes, 0)
-    for k, pad in zip(sizes, pads):
-        if pad > k // 2:
-            raise ValueError(f"padding must be at most half the window size, got padding="
-                             f"{padding!r} for size={size!r}")
-    p = _check_p(p) if op == "lp" else p
-    if weights is not None:
-        if op != "weighted":
-            raise ValueError("weights is only used with op='weighted'")
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.shape != tuple(sizes):
-            raise ValueError(f"weights must have the window shape {tuple(sizes)}, got "
-                             f"{weights.shape}")
-        if not np.all(np.isfinite(weights)):
-            raise ValueError("weights must be finite")
-    if return_indices and op not in ("max", "min"):
-        raise ValueError("return_indices=True needs op='max' or op='min'")
-    if weights is not None:
-        # weights' dimensions follow `axes` as given; the kernels want them ascending
-        order = sorted(range(naxes), key=lambda i: ax[i])
-        weights = weights.transpose(order)
-    ax, sizes, strides, pads = _sorted_by_axis(ax, sizes, strides, pads)
-    plans = []
-    for a, k, s, pad in zip(ax, sizes, strides, pads):
-        Lout = _output_length(x.shape[a], k, s, pad, ceil_mode)
-        if Lout < 1:
-            raise ValueError(
-                f"size {k} (with padding {pad}) is larger than axis {a} of x (length "
-                f"{x.shape[a]}): no window fits")
-        plans.append(_regular_plan(x.shape[a], k, s, pad, Lout))
-    return _pool_impl(x, ax, plans, op, p, weights, count_include_pad, return_indices, workers)
+def blocks_args(q, shape, dtype):
+    """Arguments of the one-pass kernel for non-overlapping 2-D windows over the
+    last two axes (``(outer, H, W, kh, kw, op)``), or None when `q` is not
+    such a pooling of arrays of `shape` and `dtype` the kernel takes as they are."""
+    ndim = len(shape)
+    if q.return_indices or q.op not in ("max", "min", "sum") or list(q.axes) != [ndim - 2,
+                                                                               ndim - 1]:
+        return None
+    if not all(pl.regular and pl.k == pl.s and pl.pad == 0 and pl.Lout == pl.L // pl.k
+               for pl in q.windows):
+        return None
+    if dtype.kind not in "fiu" or dtype == np.float16 or not dtype.isnative \
+            or q.result_dtype != dtype:
+        return None
+    return (math.prod(shape[:-2]), shape[-2], shape[-1], q.windows[0].k, q.windows[1].k, q.op)
 
 
-def adaptive_pool(x, output_size, op="max", *, axes=None, p=2, workers=None):
-    """Pool with windows chosen to give a fixed output size.
+def run(q, x, out=None):
+    """Pool `x` as problem `q` says, into `out` when given (an array of the
+    result's shape and dtype, or for `return_indices` a pair of them, that
+    overlaps nothing of `x`)."""
+    if q.blocks is not None and x.flags.c_contiguous:
+        # the small-call road: one streaming pass, straight into `out` if it can be
+        target = out
+        if out is None or not out.flags.c_contiguous or out.dtype != x.dtype:
+            target = np.empty(q.out_shape, x.dtype)
+        _pool.blocks2d(x, target, *q.blocks, q.nthreads)
+        if out is not None and target is not out:
+            np.copyto(out, target)
+            return out
+        return target
+    result = _pool_impl(x, q.axes, q.windows, q.op, q.p, q.weights, q.count_include_pad,
+                        q.return_indices, q.nthreads, q.weight_sums)
+    if out is None:
+        return result
+    if q.return_indices:
+        np.copyto(out[0], result[0], casting="unsafe")
+        np.copyto(out[1], result[1], casting="unsafe")
+        return out
+    np.copyto(out, result, casting="unsafe")
+    return out
 
-    Along an axis of length ``L`` pooled to ``n`` outputs, output ``i``
-    covers the input elements ``floor(i*L/n) <= t < ceil((i+1)*L/n)``, as
-    PyTorch's adaptive pooling: whatever the input size, the output has the
-    requested size. ``output_size=(2, 2)`` summarises each quadrant of an
-    image; ``output_size=1`` is global pooling.
-
-    Parameters
-    ----------
-    x : array_like
-        Input of any numeric dtype and any number of dimensions.
-    output_size : int or sequence of int
-        Output length of every pooled axis, or one per pooled axis (>= 1;
-        may exceed the input length, in which case windows repeat). The
-        output must fit in memory: its byte count at most that of this
-        machine's physical memory (and of ``intp``).
-    op : {'max', 'min', 'mean', 'sum', 'lp'}, optional
-        Reduction over each window, as in `pool`.
-    axes : int or sequence of int, optional
-        Axes to pool over; default all.
-    p : float, optional
-        Exponent of 'lp' pooling; default 2.
-    workers : int, optional
-        Number of threads, as in `convolve`.
-
-    Returns
-    -------
-    out : ndarray
-        Array with the pooled axes resized to `output_size`, of the dtype
-        `pool` gives for `op`.
-
-    Raises
-    ------
-    ValueError
-        For an output size < 1 or whose output is too large to allocate, an
-        unknown `op`, invalid `p` or `axes`, or empty `x`.
-    TypeError
-        For non-numeric `x`, complex `x` with max/min, non-integer sizes, a
-        bool `p`.
-
-    See Also
-    --------
-    pool : Fixed-size windows.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> import fastconv
-    >>> x = np.arange(16.0).reshape(4, 4)
-    >>> fastconv.adaptive_pool(x, (2, 2), op='mean')   # one value per quadrant
-    array([[ 2.5,  4.5],
-           [10.5, 12.5]])
-    >>> fastconv.adaptive_pool(x, 1, op='max')         # global max
-    array([[15.]])
-    """
-    x = _as_pool_input(x)
-    op = _check_op(op, ADAPTIVE_OPS)
-    ax = ordered_axes(axes, x.ndim)
-    sizes = _per_axis(output_size, "output_size", len(ax), 1)
-    ax, sizes = _sorted_by_axis(ax, sizes)
-    p = _check_p(p) if op == "lp" else p
-    out_shape = list(x.shape)
-    for a, n in zip(ax, sizes):
-        out_shape[a] = n
-    check_allocatable(math.prod(out_shape), _result_dtype(x.dtype, op).itemsize,
-                      f"the output of output_size={output_size!r} for x of shape {x.shape}")
-    plans = [_adaptive_plan(x.shape[a], n) for a, n in zip(ax, sizes)]
-    return _pool_impl(x, ax, plans, op, p, None, False, False, workers)

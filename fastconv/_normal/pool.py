@@ -1,0 +1,232 @@
+"""Validation of pooling calls into the normal form, `PoolProblem`.
+
+Every check of a `pool` or `adaptive_pool` argument happens here;
+`pool_key` gives the key under which a call's problem is cached (the same
+arguments, types included, were validated when it was made).
+"""
+
+import math
+import operator
+
+import numpy as np
+
+from .._kernels import _direct
+from .._methods import pooling
+from .._methods.problem import PoolProblem
+from .threads import resolve_workers
+from .validation import check_allocatable, check_bool, check_out, ordered_axes
+
+__all__ = ["ADAPTIVE_OPS", "POOL_OPS", "adaptive_problem", "check_pool_out", "pool_key",
+           "pool_problem"]
+
+POOL_OPS = ("max", "min", "mean", "sum", "lp", "weighted")
+ADAPTIVE_OPS = ("max", "min", "mean", "sum", "lp")
+
+
+def _as_pool_input(x):
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"x must be a numeric array, got dtype {arr.dtype}")
+    if (arr.dtype.kind == "f" and arr.dtype.itemsize > 8) or (
+            arr.dtype.kind == "c" and arr.dtype.itemsize > 16):
+        raise TypeError(f"x has dtype {arr.dtype}: extended precision is not supported")
+    if arr.ndim == 0:
+        raise ValueError("x must have at least one dimension")
+    if arr.size == 0:
+        raise ValueError(f"x is empty (shape {arr.shape})")
+    return arr
+
+
+def _per_axis(value, name, naxes, minimum):
+    """An int for every pooled axis, or one per axis; each >= minimum."""
+    if np.ndim(value) == 0:
+        values = [value] * naxes
+    else:
+        values = list(value)
+        if len(values) != naxes:
+            raise ValueError(
+                f"{name} must be an int or have one value per pooled axis ({naxes}), "
+                f"got {value!r}")
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            raise TypeError(f"{name} must contain integers, got {v!r}")
+        try:
+            v = operator.index(v)
+        except TypeError:
+            raise TypeError(f"{name} must contain integers, got {v!r}") from None
+        if v < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        out.append(v)
+    return out
+
+
+def _sorted_by_axis(axes, *per_axis):
+    """Sort the pooled axes ascending, permuting each per-axis list alike."""
+    order = sorted(range(len(axes)), key=lambda i: axes[i])
+    return [[axes[i] for i in order]] + [[values[i] for i in order] for values in per_axis]
+
+
+def _check_op(op, choices):
+    if not isinstance(op, str) or op not in choices:
+        raise ValueError(f"op must be one of {', '.join(map(repr, choices))}; got {op!r}")
+    return op
+
+
+def _check_p(p):
+    if isinstance(p, (bool, np.bool_)):
+        # float(True) is 1: a flag passed by mistake would silently pick p=1
+        raise TypeError(f"p must be a positive number, not a bool, got {p!r}")
+    try:
+        p = float(p)
+    except (TypeError, ValueError):
+        raise TypeError(f"p must be a positive number, got {p!r}") from None
+    if not (p > 0 and math.isfinite(p)):
+        raise ValueError(f"p must be a positive finite number, got {p!r}")
+    return p
+
+
+def _output_length(L, k, s, pad, ceil_mode):
+    span = L + 2 * pad - k
+    # Floor or ceiling division, also for a negative span (a window longer
+    # than the padded axis: one output in ceil mode when the stride allows).
+    out = (-(-span // s) if ceil_mode else span // s) + 1
+    if ceil_mode and (out - 1) * s >= L + pad:
+        out -= 1
+    return out
+
+
+def _result_dtype(dtype, op):
+    if op in ("max", "min") and dtype.kind == "c":
+        raise TypeError(f"x has complex dtype {dtype}: op={op!r} needs ordered values")
+    return pooling.pool_result_dtype(dtype, op)
+
+
+def _problem(x, axes, windows, op, p, weights, count_include_pad, return_indices, nthreads):
+    q = PoolProblem()
+    q.axes, q.windows, q.op, q.p, q.weights, q.weight_sums = axes, windows, op, p, weights, None
+    q.count_include_pad, q.return_indices, q.nthreads = count_include_pad, return_indices, nthreads
+    q.result_dtype = _result_dtype(x.dtype, op)
+    shape = list(x.shape)
+    for a, pl in zip(axes, windows):
+        shape[a] = pl.Lout
+    q.out_shape = tuple(shape)
+    q.blocks = pooling.blocks_args(q, x.shape, x.dtype)
+    return q
+
+
+def pool_problem(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_include_pad,
+                 return_indices, workers):
+    """Validate a `pool` call: ``(x as an array, its PoolProblem)``."""
+    x = _as_pool_input(x)
+    nthreads = resolve_workers(workers)
+    op = _check_op(op, POOL_OPS)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    count_include_pad = check_bool(count_include_pad, "count_include_pad")
+    return_indices = check_bool(return_indices, "return_indices")
+    ax = ordered_axes(axes, x.ndim)
+    naxes = len(ax)
+    sizes = _per_axis(size, "size", naxes, 1)
+    strides = sizes if stride is None else _per_axis(stride, "stride", naxes, 1)
+    pads = _per_axis(padding, "padding", naxes, 0)
+    for k, pad in zip(sizes, pads):
+        if pad > k // 2:
+            raise ValueError(f"padding must be at most half the window size, got padding="
+                             f"{padding!r} for size={size!r}")
+    p = _check_p(p) if op == "lp" else p
+    if weights is not None:
+        if op != "weighted":
+            raise ValueError("weights is only used with op='weighted'")
+        weights = np.asarray(weights, dtype=np.float64)
+        if weights.shape != tuple(sizes):
+            raise ValueError(f"weights must have the window shape {tuple(sizes)}, got "
+                             f"{weights.shape}")
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("weights must be finite")
+    if return_indices and op not in ("max", "min"):
+        raise ValueError("return_indices=True needs op='max' or op='min'")
+    if weights is not None:
+        # weights' dimensions follow `axes` as given; the kernels want them ascending
+        order = sorted(range(naxes), key=lambda i: ax[i])
+        weights = weights.transpose(order)
+    ax, sizes, strides, pads = _sorted_by_axis(ax, sizes, strides, pads)
+    windows = []
+    for a, k, s, pad in zip(ax, sizes, strides, pads):
+        Lout = _output_length(x.shape[a], k, s, pad, ceil_mode)
+        if Lout < 1:
+            raise ValueError(
+                f"size {k} (with padding {pad}) is larger than axis {a} of x (length "
+                f"{x.shape[a]}): no window fits")
+        windows.append(pooling.regular_windows(x.shape[a], k, s, pad, Lout))
+    q = _problem(x, ax, windows, op, p, weights, count_include_pad, return_indices, nthreads)
+    if weights is not None:
+        # a window whose in-input weights sum to zero has no weighted average
+        real = np.float32 if q.result_dtype in (np.float32, np.float16, np.complex64) \
+            else np.float64
+        q.weight_sums = pooling.window_weight_sums(weights.astype(real), windows)
+    return x, q
+
+
+def adaptive_problem(x, output_size, op, axes, p, workers):
+    """Validate an `adaptive_pool` call: ``(x as an array, its PoolProblem)``."""
+    x = _as_pool_input(x)
+    nthreads = resolve_workers(workers)
+    op = _check_op(op, ADAPTIVE_OPS)
+    ax = ordered_axes(axes, x.ndim)
+    sizes = _per_axis(output_size, "output_size", len(ax), 1)
+    ax, sizes = _sorted_by_axis(ax, sizes)
+    p = _check_p(p) if op == "lp" else p
+    out_shape = list(x.shape)
+    for a, n in zip(ax, sizes):
+        out_shape[a] = n
+    check_allocatable(math.prod(out_shape), _result_dtype(x.dtype, op).itemsize,
+                      f"the output of output_size={output_size!r} for x of shape {x.shape}")
+    windows = [pooling.adaptive_windows(x.shape[a], n) for a, n in zip(ax, sizes)]
+    return x, _problem(x, ax, windows, op, p, None, False, False, nthreads)
+
+
+def _ints_key(value):
+    """`value` when it is an int or a tuple of ints, else a marker no valid
+    call's key holds."""
+    if type(value) is int:
+        return value
+    if type(value) is tuple:
+        for v in value:
+            if type(v) is not int:
+                return _UNCACHED
+        return value
+    return _UNCACHED
+
+
+_UNCACHED = object()
+
+
+def pool_key(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_include_pad,
+             return_indices, workers, adaptive):
+    """Key of a pooling call's problem, or None when the call is not cached
+    (an ndarray input and plain Python arguments only: ints, tuples of ints,
+    bools, str; the types are checked because ``True == 1``)."""
+    if type(x) is not np.ndarray or weights is not None or type(op) is not str:
+        return None
+    if (type(ceil_mode) is not bool or type(count_include_pad) is not bool
+            or type(return_indices) is not bool or (type(p) is not int and type(p) is not float)):
+        return None
+    key = (adaptive, x.shape, x.dtype.num, _ints_key(size),
+           None if stride is None else _ints_key(stride), op,
+           None if axes is None else _ints_key(axes), _ints_key(padding), ceil_mode, type(p), p,
+           count_include_pad, return_indices, resolve_workers(workers),
+           _direct.simd_generation())
+    return None if _UNCACHED in key else key
+
+
+def check_pool_out(out, q):
+    """Raise unless `out` fits problem `q`'s result (a pair of arrays, values
+    and int64 indices, with `return_indices`)."""
+    if q.return_indices:
+        if type(out) is not tuple or len(out) != 2:
+            raise TypeError("out must be a tuple of two arrays (values, indices) with "
+                            "return_indices=True")
+        check_out(out[0], q.out_shape, q.result_dtype)
+        check_out(out[1], q.out_shape, np.dtype(np.int64))
+    else:
+        check_out(out, q.out_shape, q.result_dtype)
