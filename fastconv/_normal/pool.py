@@ -6,7 +6,6 @@ arguments, types included, were validated when it was made).
 """
 
 import math
-import operator
 
 import numpy as np
 
@@ -14,7 +13,7 @@ from .._kernels import _direct
 from .._methods import pooling
 from .._methods.problem import PoolProblem
 from .threads import resolve_workers
-from .validation import check_allocatable, check_bool, check_out, ordered_axes
+from .validation import check_allocatable, check_bool, check_int, check_out, ordered_axes
 
 __all__ = ["ADAPTIVE_OPS", "POOL_OPS", "adaptive_problem", "check_pool_out", "pool_key",
            "pool_problem"]
@@ -49,12 +48,7 @@ def _per_axis(value, name, naxes, minimum):
                 f"got {value!r}")
     out = []
     for v in values:
-        if isinstance(v, bool):
-            raise TypeError(f"{name} must contain integers, got {v!r}")
-        try:
-            v = operator.index(v)
-        except TypeError:
-            raise TypeError(f"{name} must contain integers, got {v!r}") from None
+        v = check_int(v, name)
         if v < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
         out.append(v)

@@ -48,6 +48,16 @@ def check_boundary(boundary):
     return BOUNDARIES[boundary]
 
 
+def check_int(value, name):
+    """`value` as a Python int; bools and non-integers are a TypeError naming `name`."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be integers, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be integers, got {value!r}") from None
+
+
 def ordered_axes(axes, ndim):
     """Distinct non-negative axes in the caller's order; None means all axes.
 
@@ -59,12 +69,7 @@ def ordered_axes(axes, ndim):
         axes = [axes]
     out = []
     for ax in axes:
-        if isinstance(ax, bool):
-            raise TypeError(f"axes must be integers, got {ax!r}")
-        try:
-            ax = operator.index(ax)
-        except TypeError:
-            raise TypeError(f"axes must be integers, got {ax!r}") from None
+        ax = check_int(ax, "axes")
         if not -ndim <= ax < ndim:
             raise ValueError(f"axes entry {ax} is out of range for arrays with {ndim} dimensions")
         out.append(ax % ndim)
