@@ -5,10 +5,12 @@ right and wrong parameter values); it must return the documented result or
 raise a ValueError/TypeError naming the offending parameter, with no other
 exception, no warning, no hang and no change to its inputs.
 
-``FASTCONV_FUZZ_EXAMPLES`` sets the examples per function (default 40);
+``FASTCONV_FUZZ_EXAMPLES`` sets the examples per function (default 100);
 ``FASTCONV_FUZZ_SEED`` draws random examples from that seed instead of the
-fixed (derandomized) ones. ``tools/fuzz.py`` runs the same generators for
-many cases in child processes.
+fixed (derandomized) ones; ``FASTCONV_FUZZ_SHRINK=1`` lets Hypothesis shrink
+a failing case to a minimal one (which takes tens of seconds, so the normal
+run reports the first failing case as drawn). ``tools/fuzz.py`` runs the
+same generators for many cases in child processes.
 """
 
 import faulthandler
@@ -16,7 +18,7 @@ import os
 import warnings
 
 import pytest
-from hypothesis import HealthCheck, given, note, seed, settings
+from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
 
 import _fuzz_cases as fz
@@ -32,8 +34,10 @@ with warnings.catch_warnings():
     except ImportError:  # pragma: no cover - libcst not installed: nothing to import
         pass
 
-EXAMPLES = int(os.environ.get("FASTCONV_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FASTCONV_FUZZ_EXAMPLES", "100"))
 SEED = os.environ.get("FASTCONV_FUZZ_SEED")
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + (
+    [Phase.shrink, Phase.explain] if os.environ.get("FASTCONV_FUZZ_SHRINK") == "1" else [])
 # a call running longer than this has hung: stop the run with every thread's traceback
 HANG_SECONDS = 120
 
@@ -51,6 +55,7 @@ class HypothesisChooser(fz.Chooser):
 def _fuzz(func):
     decorated = settings(
         max_examples=EXAMPLES, deadline=None, database=None, derandomize=SEED is None,
+        phases=PHASES,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                HealthCheck.filter_too_much])(given(data=st.data())(func))
     return decorated if SEED is None else seed(int(SEED))(decorated)
