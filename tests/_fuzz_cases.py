@@ -783,7 +783,9 @@ def conv_reference(is_convolve, a1, a2, mode, conv, boundary, fill):
     """
     a1, a2 = _native(a1), _native(a2)
     finite_kernel = _finite(a2)
-    if _scipy_defines(a1, a2, conv, boundary, fill) and finite_kernel:
+    # SciPy's N-D direct method swaps the inputs in 'full' mode when in2 is the
+    # larger: a NaN/inf then meets the zero extension (see `window_bounds`)
+    if _scipy_defines(a1, a2, conv, boundary, fill) and finite_kernel and _finite(a1):
         func = scipy.signal.convolve if is_convolve else scipy.signal.correlate
         ref = _quiet(func, a1, a2, mode, method="direct")
     else:
