@@ -1,7 +1,8 @@
 """Fuzz every public fastconv function: N cases from SEED, in child processes.
 
-    python tools/fuzz.py N SEED [--batch B] [--jobs J] [--function NAME]
+    python tools/fuzz.py N SEED [--batch B] [--jobs J] [--function NAME] [--save FILE]
     python tools/fuzz.py --replay SEED INDEX
+    python tools/fuzz.py --load FILE
 
 Case ``INDEX`` of run ``SEED`` is drawn by the generators of
 ``tests/_fuzz_cases.py`` (the ones ``tests/test_fuzz.py`` runs under
@@ -154,8 +155,9 @@ def tally(records, seed, elapsed, examples=3):
         for kind, detail in record["failures"]:
             kinds[kind] += 1
             groups[_signature(record["function"], kind, detail)].append((record, detail))
-    lines = [f"fuzz run: seed {seed}, {len(records)} cases in {elapsed:.0f} s "
-             f"({len(records) / max(elapsed, 1e-9):.0f} cases/s)",
+    timing = "" if elapsed is None else (
+        f" in {elapsed:.0f} s ({len(records) / max(elapsed, 1e-9):.0f} cases/s)")
+    lines = [f"fuzz run: seed {seed}, {len(records)} cases{timing}",
              f"passed: {passed}", f"failed: {len(records) - passed}"]
     lines += [f"  {kind}: {kinds[kind]}" for kind in KINDS[1:]]
     lines.append("cases by function: " + ", ".join(f"{f} {n}" for f, n in
@@ -207,14 +209,22 @@ def main(argv=None):
                         help="run one case in this process, with tracebacks")
     parser.add_argument("--worker", nargs=3, type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", help="also write the tally to this file")
+    parser.add_argument("--save", help="append every case's record to this file (JSON lines)")
+    parser.add_argument("--load", help="print the tally of the records saved in this file")
     args = parser.parse_args(argv)
     if args.worker:
         worker(*args.worker, args.function, args.case_timeout)
         return 0
     if args.replay:
         return replay(*args.replay, args.function)
+    if args.load:
+        with open(args.load) as f:
+            records = [json.loads(line) for line in f]
+        seed = records[0]["seed"] if records else args.seed
+        print(tally(sorted(records, key=lambda r: r["index"]), seed, None))
+        return 1 if any(r["failures"] for r in records) else 0
     if args.n is None or args.seed is None:
-        parser.error("N and SEED are required")
+        parser.error("N and SEED are required (SEED also with --load)")
     batches = [(s, min(s + args.batch, args.n)) for s in range(0, args.n, args.batch)]
     records = []
     t0 = time.perf_counter()
@@ -222,7 +232,12 @@ def main(argv=None):
         futures = [pool.submit(run_batch, args.seed, a, b, args.function, args.case_timeout)
                    for a, b in batches]
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-            records += future.result()
+            batch = future.result()
+            records += batch
+            if args.save:
+                _describe_crashes(batch, args.seed, args.function)
+                with open(args.save, "a") as f:
+                    f.writelines(json.dumps(dict(r, seed=args.seed)) + "\n" for r in batch)
             bad = sum(1 for r in records if r["failures"])
             print(f"batch {done}/{len(batches)}: {len(records)} cases, {bad} failed, "
                   f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
