@@ -1,0 +1,75 @@
+"""Fuzzing of every public function with Hypothesis (the generators of ``_fuzz_cases``).
+
+Each example is one call with drawn arguments (any dtype, shape, layout,
+right and wrong parameter values); it must return the documented result or
+raise a ValueError/TypeError naming the offending parameter, with no other
+exception, no warning, no hang and no change to its inputs.
+
+``FASTCONV_FUZZ_EXAMPLES`` sets the examples per function (default 100);
+``FASTCONV_FUZZ_SEED`` draws random examples from that seed instead of the
+fixed (derandomized) ones; ``FASTCONV_FUZZ_SHRINK=1`` lets Hypothesis shrink
+a failing case to a minimal one (which takes tens of seconds, so the normal
+run reports the first failing case as drawn). ``tools/fuzz.py`` runs the
+same generators for many cases in child processes.
+"""
+
+import faulthandler
+import os
+import warnings
+
+import pytest
+from hypothesis import HealthCheck, Phase, given, note, seed, settings
+from hypothesis import strategies as st
+
+import _fuzz_cases as fz
+
+# Hypothesis's pytest plugin imports this module (and libcst) when it reports a
+# failing example; libcst's import warns (a DeprecationWarning of
+# mypy_extensions), which filterwarnings=error turns into an INTERNALERROR
+# that hides the failure. Imported here first, without warnings.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    try:
+        import hypothesis.extra._patching  # noqa: F401
+    except ImportError:  # pragma: no cover - libcst not installed: nothing to import
+        pass
+
+EXAMPLES = int(os.environ.get("FASTCONV_FUZZ_EXAMPLES", "100"))
+SEED = os.environ.get("FASTCONV_FUZZ_SEED")
+PHASES = [Phase.explicit, Phase.reuse, Phase.generate] + (
+    [Phase.shrink, Phase.explain] if os.environ.get("FASTCONV_FUZZ_SHRINK") == "1" else [])
+# a call running longer than this has hung: stop the run with every thread's traceback
+HANG_SECONDS = 120
+
+
+class HypothesisChooser(fz.Chooser):
+    """Choices drawn from Hypothesis, which shrinks them when a case fails."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def integers(self, lo, hi):
+        return self._data.draw(st.integers(lo, hi))
+
+
+def _fuzz(func):
+    decorated = settings(
+        max_examples=EXAMPLES, deadline=None, database=None, derandomize=SEED is None,
+        phases=PHASES,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                               HealthCheck.filter_too_much])(given(data=st.data())(func))
+    return decorated if SEED is None else seed(int(SEED))(decorated)
+
+
+@pytest.mark.parametrize("function", fz.FUNCTIONS)
+@_fuzz
+def test_fuzz(function, data):
+    case = fz.draw_case(HypothesisChooser(data), function)
+    note(case.describe())
+    faulthandler.dump_traceback_later(HANG_SECONDS, exit=True)
+    try:
+        failures = fz.check(case)
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert not failures, "\n".join(
+        [f"{kind}: {detail}" for kind, detail in failures] + [f"case: {case.describe()}"])
