@@ -70,8 +70,8 @@ def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_
     """
     in1 = as_numeric_array(in1, "in1")
     in2 = as_numeric_array(in2, "in2")
-    check_choice(mode, "mode", MODES)
-    check_choice(method, "method", METHODS)
+    mode = check_choice(mode, "mode", MODES)
+    method = check_choice(method, "method", METHODS)
     bname = check_boundary(boundary)
     nthreads = resolve_workers(workers)
     result_dtype = np.result_type(in1.dtype, in2.dtype)
@@ -120,7 +120,7 @@ def separable_call(in1, kernels, mode, axes, boundary, fillvalue, workers):
     dtype.
     """
     in1 = as_numeric_array(in1, "in1")
-    check_choice(mode, "mode", MODES)
+    mode = check_choice(mode, "mode", MODES)
     bname = check_boundary(boundary)
     nthreads = resolve_workers(workers)
     if isinstance(kernels, np.ndarray) or not hasattr(kernels, "__len__"):

@@ -64,7 +64,8 @@ def _sorted_by_axis(axes, *per_axis):
 def _check_op(op, choices):
     if not isinstance(op, str) or op not in choices:
         raise ValueError(f"op must be one of {', '.join(map(repr, choices))}; got {op!r}")
-    return op
+    # str subclasses such as numpy.str_ compare equal; the kernels take plain str
+    return str(op)
 
 
 def _check_p(p):

@@ -36,7 +36,7 @@ def check_choice(value, name, choices):
         raise ValueError(
             f"{name} must be one of {', '.join(repr(c) for c in choices)}; got {value!r}"
         )
-    return value
+    return str(value)
 
 
 def check_boundary(boundary):
