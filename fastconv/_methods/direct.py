@@ -70,14 +70,15 @@ class DirectPlan:
         result = raw
         if self.inverse is not None:
             result = result.transpose(self.inverse)
-        if out is not None:
-            if self.result_dtype == np.bool_:
-                result = result != 0
-            np.copyto(out, result, casting="unsafe")
-            return out
         if self.result_dtype == np.bool_:
-            return np.ascontiguousarray(result != 0)
-        return np.ascontiguousarray(result.astype(self.result_dtype, copy=False))
+            result = result != 0
+        # float16 results are rounded from float32: beyond 65504 they are
+        # infinite, as IEEE says, without a warning
+        with np.errstate(over="ignore"):
+            if out is not None:
+                np.copyto(out, result, casting="unsafe")
+                return out
+            return np.ascontiguousarray(result.astype(self.result_dtype, copy=False))
 
     def _materialise(self, src, flipped, conj):
         view = src[flip_index(src.ndim, flipped)] if flipped else src

@@ -50,7 +50,8 @@ _VANHERK_MIN_SIZE = 5
 
 
 def pool_result_dtype(dtype, op):
-    """Result dtype of `op` on `dtype` (NumPy-like reductions)."""
+    """Result dtype of `op` on `dtype` (NumPy-like reductions), native byte order."""
+    dtype = dtype.newbyteorder("=")
     if op in ("max", "min"):
         return dtype
     if op == "sum":

@@ -13,7 +13,8 @@ from .._kernels import _direct
 from .._methods import pooling
 from .._methods.problem import PoolProblem
 from .threads import resolve_workers
-from .validation import check_allocatable, check_bool, check_int, check_out, ordered_axes
+from .validation import (as_numeric_array, check_allocatable, check_bool, check_int,
+                         check_out, ordered_axes)
 
 __all__ = ["ADAPTIVE_OPS", "POOL_OPS", "adaptive_problem", "check_pool_out", "pool_key",
            "pool_problem"]
@@ -23,12 +24,7 @@ ADAPTIVE_OPS = ("max", "min", "mean", "sum", "lp")
 
 
 def _as_pool_input(x):
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biufc":
-        raise TypeError(f"x must be a numeric array, got dtype {arr.dtype}")
-    if (arr.dtype.kind == "f" and arr.dtype.itemsize > 8) or (
-            arr.dtype.kind == "c" and arr.dtype.itemsize > 16):
-        raise TypeError(f"x has dtype {arr.dtype}: extended precision is not supported")
+    arr = as_numeric_array(x, "x")
     if arr.ndim == 0:
         raise ValueError("x must have at least one dimension")
     if arr.size == 0:
@@ -97,6 +93,19 @@ def _result_dtype(dtype, op):
     return pooling.pool_result_dtype(dtype, op)
 
 
+def _check_sizes(x, axes, lengths, op, what):
+    """Refuse a result (pooled `axes` of `lengths`), or a working copy of x
+    (a broadcast view of a huge array is small until it is copied), that
+    cannot exist; before any per-window array is made."""
+    shape = list(x.shape)
+    for a, n in zip(axes, lengths):
+        shape[a] = n
+    check_allocatable(math.prod(shape), _result_dtype(x.dtype, op).itemsize, what)
+    if not x.flags.c_contiguous:
+        check_allocatable(x.size, 16 if x.dtype.kind == "c" else 8,
+                          f"a working copy of x (shape {x.shape})")
+
+
 def _problem(x, axes, windows, op, p, weights, count_include_pad, return_indices, nthreads):
     q = PoolProblem()
     q.axes, q.windows, q.op, q.p, q.weights, q.weight_sums = axes, windows, op, p, weights, None
@@ -145,14 +154,18 @@ def pool_problem(x, size, stride, op, axes, padding, ceil_mode, p, weights, coun
         order = sorted(range(naxes), key=lambda i: ax[i])
         weights = weights.transpose(order)
     ax, sizes, strides, pads = _sorted_by_axis(ax, sizes, strides, pads)
-    windows = []
+    louts = []
     for a, k, s, pad in zip(ax, sizes, strides, pads):
         Lout = _output_length(x.shape[a], k, s, pad, ceil_mode)
         if Lout < 1:
             raise ValueError(
                 f"size {k} (with padding {pad}) is larger than axis {a} of x (length "
                 f"{x.shape[a]}): no window fits")
-        windows.append(pooling.regular_windows(x.shape[a], k, s, pad, Lout))
+        louts.append(Lout)
+    _check_sizes(x, ax, louts, op, f"the output of size={size!r}, stride={stride!r}, "
+                 f"padding={padding!r} for x of shape {x.shape}")
+    windows = [pooling.regular_windows(x.shape[a], k, s, pad, Lout)
+               for a, k, s, pad, Lout in zip(ax, sizes, strides, pads, louts)]
     q = _problem(x, ax, windows, op, p, weights, count_include_pad, return_indices, nthreads)
     if weights is not None:
         # a window whose in-input weights sum to zero has no weighted average
@@ -171,11 +184,8 @@ def adaptive_problem(x, output_size, op, axes, p, workers):
     sizes = _per_axis(output_size, "output_size", len(ax), 1)
     ax, sizes = _sorted_by_axis(ax, sizes)
     p = _check_p(p) if op == "lp" else p
-    out_shape = list(x.shape)
-    for a, n in zip(ax, sizes):
-        out_shape[a] = n
-    check_allocatable(math.prod(out_shape), _result_dtype(x.dtype, op).itemsize,
-                      f"the output of output_size={output_size!r} for x of shape {x.shape}")
+    _check_sizes(x, ax, sizes, op,
+                 f"the output of output_size={output_size!r} for x of shape {x.shape}")
     windows = [pooling.adaptive_windows(x.shape[a], n) for a, n in zip(ax, sizes)]
     return x, _problem(x, ax, windows, op, p, None, False, False, nthreads)
 
