@@ -714,6 +714,21 @@ def test_out_of_a_product_of_two_0d_inputs(op, in1, in2):
     _assert_out_refused(lambda out: f(in1, in2, out=out), expected, [])
 
 
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+@pytest.mark.parametrize("a, b", [(1e300, 1e300), (np.inf, 0.0), (np.float32(3e38), np.float32(10)),
+                                  (complex(1e300, 1), complex(1e300, -1))])
+def test_product_of_two_0d_inputs_overflows_without_a_warning(op, a, b):
+    """As the kernels compute the product of 1-element 1-D inputs: IEEE
+    overflow and inf * 0 are results, not warnings (warnings are errors here)."""
+    f = getattr(fastconv, op)
+    in1, in2 = np.array(a), np.array(b)
+    expected = f(in1[None], in2[None])[0]
+    assert_same_bits(f(in1, in2), expected)
+    out = np.empty((), expected.dtype)
+    assert f(in1, in2, out=out) is out
+    assert_same_bits(out, expected)
+
+
 class _RecordingKernel:
     """A compiled kernel that records the array it is asked to write."""
 
