@@ -12,7 +12,9 @@ import ast
 import contextlib
 import pathlib
 import re
+import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -252,7 +254,8 @@ def test_import_graph_finds_lazy_relative_and_cython_cycles(tmp_path):
         "pkg/_kernels/c.pxd": "include \"inc.pxi\"\n",
         "pkg/_kernels/inc.pxi": "    import pkg._normal.v\n",
         "pkg/_normal/__init__.py": "",
-        "pkg/_normal/v.py": "import importlib\nimportlib.import_module('.._plan.c', 'pkg._normal')\n",
+        "pkg/_normal/v.py": ("import importlib\n"
+                             "importlib.import_module('.._plan.c', 'pkg._normal')\n"),
         "pkg/_plan/__init__.py": "",
         "pkg/_plan/c.py": "",
     })
@@ -796,3 +799,319 @@ def test_separable_passes_write_the_last_into_out(rng, kernel_targets):
 # helpers above: `out_array` (layouts), `assert_same_bits`, `_assert_out_refused`
 # (wrong shape, dtype, read-only, not an ndarray), with overlaps built as in
 # `_overlapping_calls`.
+
+
+# ---------------------------------------------------------------- the plan cache
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return (a.dtype == b.dtype and a.shape == b.shape
+            and np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes())
+
+
+def _mixed_calls(rng):
+    """(function, in1, in2, keyword arguments) of calls of many kinds:
+    dtypes, layouts, modes, boundaries, thread counts, methods."""
+    mk = lambda shape, dtype: make_array(rng, shape, dtype)  # noqa: E731
+    conv, corr = fastconv.convolve, fastconv.correlate
+    return [
+        (conv, mk((16,), "float64"), mk((3,), "float64"), {}),
+        (corr, mk((9, 11), "float32"), mk((3, 3), "float32"),
+         {"mode": "same", "boundary": "reflect"}),
+        (conv, mk((64, 64), "float32"), mk((5, 5), "float32"), {"mode": "same", "workers": 2}),
+        (conv, mk((64, 48), "float64"), mk((3, 7), "float64"),
+         {"mode": "same", "workers": 2, "boundary": "nearest"}),
+        (conv, mk((12, 10), "int16"), mk((4, 3), "int16"), {"mode": "valid", "workers": 1}),
+        (corr, mk((64, 64), "int16"), mk((5, 5), "int16"), {"mode": "same", "workers": 2}),
+        (corr, mk((8, 9), "complex64"), mk((2, 3), "complex64"),
+         {"boundary": "wrap", "mode": "same"}),
+        (conv, mk((20,), "uint8"), mk((30,), "uint8"), {"mode": "valid"}),  # inputs swapped
+        (conv, mk((5, 6, 7), "float64"), mk((2, 3, 2), "float64"), {"fillvalue": 1.5}),
+        (corr, mk((4, 30), "float64"), mk((1, 5), "float64"),
+         {"axes": 1, "mode": "same", "boundary": "mirror", "workers": 2}),
+        (conv, mk((12, 9), "float64").T, mk((3, 2), "float64"), {"mode": "same", "workers": 1}),
+        (conv, mk((7, 7), "bool"), mk((2, 2), "bool"), {"mode": "same", "boundary": "nearest"}),
+        (corr, mk((6, 40), "float16"), mk((3, 4), "float16"), {}),
+        (conv, mk((10, 10), ">f8"), mk((3, 3), "float64"), {"mode": "same", "method": "direct"}),
+        (corr, mk((11, 13), "int64"), mk((3, 3), "int64"),
+         {"mode": "same", "boundary": "fill", "fillvalue": -3}),
+        (conv, mk((32, 32), "float64"), mk((5, 5), "float64"), {"method": "fft"}),
+        (conv, mk((24, 24), "float32"), _separable_kernel(rng, (5, 5), "float32", 1),
+         {"method": "separable", "mode": "same", "boundary": "symm"}),
+    ]
+
+
+@pytest.mark.parametrize("maxsize", [None, 3], ids=["default-size", "evicting"])
+def test_concurrent_calls_give_the_serial_results(rng, monkeypatch, maxsize):
+    if maxsize is not None:
+        monkeypatch.setattr(api._plans, "maxsize", maxsize)
+    # four sets of inputs alike in all but their values: calls that share a
+    # plan compute different results
+    calls = [_mixed_calls(rng) for _ in range(4)]
+    api._plans.clear()
+    expected = [[f(a, b, **kw) for f, a, b, kw in values] for values in calls]
+    api._plans.clear()
+    nthreads, ncalls = 16, 200
+    start = threading.Barrier(nthreads)
+
+    def worker(t):
+        bad = []
+        start.wait(timeout=60)
+        context = fastconv.set_workers(1) if t % 4 == 1 else contextlib.nullcontext()
+        values = t // 4  # the four threads running a case at once have different inputs
+        with context:
+            for i in range(ncalls):
+                # four cases at a time, each run by four threads at once
+                j = (i // 3 + t % 4 * 5) % len(calls[0])
+                f, a, b, kw = calls[values][j]
+                if not same_bits(f(a, b, **kw), expected[values][j]):
+                    bad.append((t, i, j))
+        return bad
+
+    # threads switch often, so that calls interleave everywhere
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        with ThreadPoolExecutor(nthreads) as pool:
+            results = list(pool.map(worker, range(nthreads)))
+    finally:
+        sys.setswitchinterval(interval)
+    bad = [b for r in results for b in r]
+    assert not bad, (f"{len(bad)} of {nthreads * ncalls} results differ "
+                     f"(thread, call, case): {bad[:10]}")
+    assert 0 < len(api._plans) <= api._plans.maxsize
+
+
+def test_plan_cache_is_bounded(monkeypatch):
+    plans = api._plans
+    assert plans.maxsize < 1000
+    w = np.array([1.0, -2.0, 1.0])
+    for n in range(1, 1001):
+        fastconv.convolve(np.arange(float(n)), w, method="direct", workers=1)
+        assert len(plans) <= plans.maxsize
+    assert len(plans) == plans.maxsize
+    # the newest plan is kept, the oldest was dropped
+    made = []
+    real = direct.plan
+    monkeypatch.setattr(direct, "plan", lambda p: made.append(p) or real(p))
+    fastconv.convolve(np.arange(1000.0), w, method="direct", workers=1)
+    assert not made
+    fastconv.convolve(np.arange(1.0), w, method="direct", workers=1)
+    assert len(made) == 1 and len(plans) == plans.maxsize
+
+
+def _int_valued(rng, shape, dtype="float64"):
+    """Small integers as `dtype`: every method's sums are exact."""
+    return rng.integers(-4, 5, size=shape).astype(dtype)
+
+
+def _unaligned(a):
+    """A copy of `a` at an odd address (not aligned to its itemsize)."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    view = buf[1:].view(a.dtype).reshape(a.shape)
+    view[...] = a
+    assert not view.flags.aligned
+    return view
+
+
+def _key_variants(rng):
+    """(name, op, in1, in2, keyword arguments, whether it needs its own
+    plan): calls alike in shapes that differ in one thing each."""
+    x, w = _int_valued(rng, (8, 9)), _int_valued(rng, (3, 4))
+    x2, w2 = _int_valued(rng, (8, 9)), _int_valued(rng, (3, 4))
+    big, bigw = _int_valued(rng, (20, 30)), _int_valued(rng, (7, 9))
+    row = _int_valued(rng, (1, 4))
+    kw = {"mode": "same", "method": "direct"}
+    variants = [
+        ("base", "convolve", x, w, kw, True),
+        ("other values", "convolve", x2, w2, kw, False),
+        ("Fortran in1", "convolve", np.asfortranarray(x2), w, kw, True),
+        ("transposed view in1", "convolve", _int_valued(rng, (9, 10)).T[:8], w, kw, True),
+        ("sliced view in1", "convolve", big[::2, ::3][:8], w, kw, True),
+        ("negative strides in1", "convolve", x2[::-1, ::-1], w, kw, True),
+        ("Fortran in2", "convolve", x, np.asfortranarray(w2), kw, True),
+        ("sliced view in2", "convolve", x, bigw[::2, ::2], kw, True),
+        ("big-endian in1", "convolve", x.astype(">f8"), w, kw, True),
+        ("big-endian in2", "convolve", x, w.astype(">f8"), kw, True),
+        ("unaligned in1", "convolve", _unaligned(x2), w, kw, True),
+        ("unaligned in2", "convolve", x, _unaligned(w2), kw, True),
+        ("float32 in1", "convolve", x.astype(np.float32), w, kw, True),
+        ("int64 inputs", "convolve", x.astype(np.int64), w.astype(np.int64), kw, True),
+        ("correlate", "correlate", x, w, kw, True),
+        ("fillvalue 2.5", "convolve", x, w, dict(kw, fillvalue=2.5), True),
+        ("fillvalue -1", "convolve", x, w, dict(kw, fillvalue=-1), True),
+        ("fillvalue 1", "convolve", x, w, dict(kw, fillvalue=1), True),
+        ("fillvalue 1.0", "convolve", x, w, dict(kw, fillvalue=1.0), False),
+        ("fillvalue True", "convolve", x, w, dict(kw, fillvalue=True), False),
+        ("fillvalue np.float64", "convolve", x, w, dict(kw, fillvalue=np.float64(-2.5)), False),
+        ("fillvalue 2**40", "convolve", x.astype(np.int64), w.astype(np.int64),
+         dict(kw, fillvalue=2**40 + 3), True),
+        ("fillvalue 3 on int64", "convolve", x.astype(np.int64), w.astype(np.int64),
+         dict(kw, fillvalue=3), True),
+        ("mode full", "convolve", x, w, dict(kw, mode="full"), True),
+        ("mode valid", "convolve", x, w, dict(kw, mode="valid"), True),
+        ("mode np.str_", "convolve", x, w, dict(kw, mode=np.str_("full")), False),
+        ("method auto", "convolve", x, w, dict(kw, method="auto"), False),
+        ("method np.str_", "convolve", x, w, dict(kw, method=np.str_("direct")), False),
+        ("workers 1", "convolve", x, w, dict(kw, workers=1), False),
+        ("workers 2", "convolve", x, w, dict(kw, workers=2), False),
+        ("workers np.int64", "convolve", x, w, dict(kw, workers=np.int64(1)), False),
+        ("workers -1", "convolve", x, w, dict(kw, workers=-1), False),
+        ("axes tuple", "convolve", x, w, dict(kw, axes=(0, 1)), False),
+        ("axes list", "convolve", x, w, dict(kw, axes=[0, 1]), False),
+        ("axes reversed", "convolve", x, w, dict(kw, axes=(1, -2)), False),
+        ("axes 1", "convolve", x, row, dict(kw, axes=1), True),
+        ("axes (1,)", "convolve", x, row, dict(kw, axes=(1,)), False),
+        ("axes [1]", "convolve", x, row, dict(kw, axes=[1]), False),
+        ("axes -1", "convolve", x, row, dict(kw, axes=-1), False),
+        ("axes np.int64", "convolve", x, row, dict(kw, axes=np.int64(1)), False),
+        ("axes None, one row", "convolve", x, row, kw, False),
+    ]
+    for boundary in ("fill", "wrap", "symm", "reflect", "mirror", "nearest"):
+        variants.append((f"boundary {boundary}", "convolve", x, w,
+                         dict(kw, boundary=boundary, fillvalue=1.5), boundary != "reflect"))
+    return variants
+
+
+def _reference_of(op, in1, in2, kw):
+    ref = reference_convolve if op == "convolve" else reference_correlate
+    axes = kw.get("axes")
+    return ref(in1, in2, str(kw.get("mode", "full")),
+               axes=None if axes is None else [int(a) for a in np.atleast_1d(axes)],
+               boundary=kw.get("boundary", "fill"), fillvalue=kw.get("fillvalue", 0))
+
+
+def test_a_cached_plan_serves_only_calls_alike_in_all_that_matters(rng):
+    variants = _key_variants(rng)
+    fresh = {}
+    for name, op, in1, in2, kw, _ in variants:
+        api._plans.clear()
+        fresh[name] = getattr(fastconv, op)(in1, in2, **kw)
+        assert_conv_close(fresh[name], _reference_of(op, in1, in2, kw), err_msg=name)
+    api._plans.clear()
+    # every call after all the others (each pair, one way), then all again from the cache
+    seen = set()
+    for name, op, in1, in2, kw, own_plan in variants + variants[::-1]:
+        before = len(api._plans)
+        got = getattr(fastconv, op)(in1, in2, **kw)
+        assert same_bits(got, fresh[name]), name
+        if own_plan and name not in seen:
+            assert len(api._plans) == before + 1, f"{name} reused another call's plan"
+        seen.add(name)
+
+
+def test_plans_follow_the_simd_level(rng):
+    x, w = _int_valued(rng, (37, 70)), _int_valued(rng, (3, 5))
+    expected = reference_convolve(x, w, "same", boundary="reflect")
+
+    def call():
+        return fastconv.convolve(x, w, "same", boundary="reflect", method="direct")
+
+    assert_same_bits(call(), expected)
+    [(first_key, first_plan)] = api._plans._plans.items()
+    previous = _direct.set_simd_level("baseline")
+    try:
+        assert_same_bits(call(), expected)
+        assert len(api._plans) == 2
+        # a plan of its own, made with the kernels of the new level
+        [plan] = [p for k, p in api._plans._plans.items() if k != first_key]
+        assert plan is not first_plan
+        assert_same_bits(call(), expected)
+        assert len(api._plans) == 2
+    finally:
+        _direct.set_simd_level(previous)
+    assert_same_bits(call(), expected)
+    assert len(api._plans) == 3
+
+
+# ---------------------------------------------------------------- the fast path validates
+
+def _with(**changes):
+    """A variant of the base call: its inputs and arguments with `changes`
+    (``in1``, ``in2`` as functions of the base inputs)."""
+    def make(x, w, kw):
+        in1 = changes.get("in1", lambda x: x)(x)
+        in2 = changes.get("in2", lambda w: w)(w)
+        return in1, in2, dict(kw, **{k: v for k, v in changes.items() if k not in ("in1", "in2")})
+    return make
+
+
+def _read_only_zeros(shape, dtype=np.float64):
+    return _read_only(np.zeros(shape, dtype))
+
+
+_BASE_SHAPE, _BASE_KERNEL = (6, 7), (1, 3)
+# (name, arguments of the valid call cached first, the invalid variant of it)
+INVALID_AFTER_CACHED = [
+    ("mode='fulll'", {}, _with(mode="fulll")),
+    ("mode='SAME'", {}, _with(mode="SAME")),
+    ("mode=b'same'", {}, _with(mode=b"same")),
+    ("mode=None", {}, _with(mode=None)),
+    ("method='dirct'", {}, _with(method="dirct")),
+    ("method=b'direct'", {}, _with(method=b"direct")),
+    ("boundary='filll'", {}, _with(boundary="filll")),
+    ("boundary='symmetric'", {}, _with(boundary="symmetric")),
+    ("boundary=b'reflect'", {}, _with(boundary=b"reflect")),
+    ("object in1", {}, _with(in1=lambda x: x.astype(object))),
+    ("str in1", {}, _with(in1=lambda x: x.astype(str))),
+    ("datetime in1", {}, _with(in1=lambda x: x.astype(np.int64).astype("M8[s]"))),
+    ("timedelta in2", {}, _with(in2=lambda w: w.astype(np.int64).astype("m8[s]"))),
+    ("object in2", {}, _with(in2=lambda w: w.astype(object))),
+    ("list of str in1", {}, _with(in1=lambda x: x.astype(str).tolist())),
+    ("ragged list in1", {}, _with(in1=lambda x: [[1.0, 2.0], [3.0]])),
+    ("in1 of fewer dimensions", {}, _with(in1=lambda x: x[0])),
+    ("empty in1", {}, _with(in1=lambda x: x[:0])),
+    ("empty in2", {}, _with(in2=lambda w: w[:, :0])),
+    ("valid, no containment", {"mode": "valid"},
+     _with(mode="valid", in2=lambda w: np.ones((7, 2)))),
+    ("shapes not broadcasting", {"axes": 1}, _with(axes=1, in2=lambda w: np.ones((2, 3)))),
+    ("axes=(1, 1)", {"axes": 1}, _with(axes=(1, 1))),
+    ("axes=2", {"axes": 1}, _with(axes=2)),
+    ("axes=[]", {"axes": 1}, _with(axes=[])),
+    ("axes=True", {"axes": 1}, _with(axes=True)),
+    ("axes=(True,)", {"axes": 1}, _with(axes=(True,))),
+    ("axes=1.0", {"axes": 1}, _with(axes=1.0)),
+    ("axes='1'", {"axes": 1}, _with(axes="1")),
+    ("workers=0", {"workers": 1}, _with(workers=0)),
+    ("workers=-1000", {"workers": 1}, _with(workers=-1000)),
+    ("workers=1.0", {"workers": 1}, _with(workers=1.0)),
+    ("workers=True", {"workers": 1}, _with(workers=True)),
+    ("workers='1'", {"workers": 1}, _with(workers="1")),
+    ("fillvalue='1'", {"fillvalue": 1}, _with(fillvalue="1")),
+    ("fillvalue=[1, 2]", {"fillvalue": 1}, _with(fillvalue=[1, 2])),
+    ("fillvalue=1j", {"fillvalue": 1}, _with(fillvalue=1j)),
+    ("fillvalue=None", {"fillvalue": 1}, _with(fillvalue=None)),
+    ("fillvalue=nan, int inputs", {"fillvalue": 1.0},
+     _with(fillvalue=float("nan"), in1=lambda x: x.astype(np.int16),
+           in2=lambda w: w.astype(np.int16))),
+    ("read-only out of the wrong shape", {}, _with(out=_read_only_zeros((7, 6)))),
+    ("read-only out", {}, _with(out=_read_only_zeros(_BASE_SHAPE))),
+    ("out of the wrong dtype", {}, _with(out=np.zeros(_BASE_SHAPE, np.float32))),
+    ("out of the wrong shape", {}, _with(out=np.zeros((6, 8)))),
+    ("out a list", {}, _with(out=np.zeros(_BASE_SHAPE).tolist())),
+]
+
+
+def _error_of(call):
+    try:
+        call()
+    except (TypeError, ValueError) as exc:
+        return type(exc), str(exc)
+    raise AssertionError("no error raised")
+
+
+@pytest.mark.parametrize("op", ["convolve", "correlate"])
+@pytest.mark.parametrize("name, cached, variant", INVALID_AFTER_CACHED,
+                         ids=[c[0] for c in INVALID_AFTER_CACHED])
+def test_invalid_variants_of_a_cached_call_raise_as_uncached(rng, op, name, cached, variant):
+    f = getattr(fastconv, op)
+    x, w = _int_valued(rng, _BASE_SHAPE), _int_valued(rng, _BASE_KERNEL)
+    base = dict({"mode": "same", "method": "direct", "boundary": "reflect"}, **cached)
+    in1, in2, kw = variant(x, w, base)
+    uncached = _error_of(lambda: f(in1, in2, **kw))
+    expected = f(x, w, **base)
+    assert len(api._plans) == 1  # the valid twin is cached
+    assert _error_of(lambda: f(in1, in2, **kw)) == uncached
+    assert same_bits(f(x, w, **base), expected)
+    # lists take the validating road and give the same result
+    assert same_bits(f(x.tolist(), w.tolist(), **base), expected)
