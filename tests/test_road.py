@@ -431,7 +431,8 @@ def test_auto_on_a_separable_gaussian_stays_below_the_public_layer(one_road, mon
 
 
 @pytest.mark.parametrize("boundary, fillvalue", [
-    ("fill", 0), ("fill", -2), ("wrap", 0), ("symm", 0), ("mirror", 0), ("nearest", 0)])
+    ("fill", 0), ("fill", -2), ("wrap", 0), ("symm", 0), ("reflect", 0), ("mirror", 0),
+    ("nearest", 0)])
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
 def test_convolve_separable_stays_below_the_public_layer(one_road, monkeypatch, rng, mode,
                                                          boundary, fillvalue):
