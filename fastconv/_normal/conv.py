@@ -78,7 +78,10 @@ def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_
     fill = check_fillvalue(fillvalue, result_dtype)
 
     if in1.ndim == 0 and in2.ndim == 0:
-        return in1 * in2 if (is_convolve or in2.dtype.kind != "c") else in1 * np.conj(in2)
+        # An overflow or inf * 0 is the product, as the kernels give it for
+        # one-element inputs, not a warning.
+        with np.errstate(all="ignore"):
+            return in1 * in2 if (is_convolve or in2.dtype.kind != "c") else in1 * np.conj(in2)
     if in1.ndim != in2.ndim:
         raise ValueError(
             f"in1 and in2 must have the same number of dimensions, got {in1.ndim} and {in2.ndim}"
