@@ -225,7 +225,7 @@ def test_import_graph_sees_every_kind_of_import():
         ("fastconv._methods.im2col", "fastconv._kernels._im2col"),     # relative, into a .pyx
         ("fastconv._methods.separable", "fastconv._methods.direct"),   # from . import module
         ("fastconv._normal.conv", "fastconv._methods"),                # the package __init__ runs
-        ("fastconv._pooling", "fastconv._kernels._pool"),              # importlib, literal name
+        ("fastconv._methods.pooling", "fastconv._kernels._pool"),      # importlib, literal name
         ("fastconv", "fastconv._api.convolve"),
     ]
     for importer, imported in expected:
@@ -463,16 +463,6 @@ OUT_DTYPES = ["bool", "int8", "uint16", "int64", "uint64", "float16", "float32",
               "complex64", "complex128"]
 OUT_LAYOUTS = ["C", "F", "strided", "negative", "bigendian"]
 METHODS = ["direct", "separable", "fft", "im2col", "auto"]
-# A known bug of the separable passes (fastconv._methods.separable.run_passes
-# ends with out.astype(result_dtype, copy=False)): method='separable' and
-# convolve_separable return a native-order copy of a big-endian `out` instead
-# of `out`, and `out` keeps only the first term of a low-rank kernel. Strict:
-# the fix turns these into failures, to remove the mark.
-SEPARABLE_BYTE_ORDER_BUG = pytest.mark.xfail(
-    strict=True, reason="separable passes: a big-endian out is not returned, and keeps only "
-                        "the first term of a low-rank kernel")
-
-
 def unlike(expected):
     """An array of `expected`'s shape and dtype differing from it everywhere."""
     if expected.dtype == np.bool_:
@@ -524,11 +514,8 @@ def both_roads(call):
     return call(), call()
 
 
-METHOD_LAYOUTS = [
-    pytest.param(method, layout, id=f"{method}-{layout}",
-                 marks=[SEPARABLE_BYTE_ORDER_BUG] if (method, layout) == ("separable",
-                                                                          "bigendian") else [])
-    for method in METHODS for layout in OUT_LAYOUTS]
+METHOD_LAYOUTS = [pytest.param(method, layout, id=f"{method}-{layout}")
+                  for method in METHODS for layout in OUT_LAYOUTS]
 
 
 @pytest.mark.parametrize("method, layout", METHOD_LAYOUTS)
@@ -550,9 +537,7 @@ def test_out_of_any_layout_holds_the_result(rng, op, method, layout):
             assert_same_bits(out, expected, f"{op} {method} {layout} {dtype}")
 
 
-@pytest.mark.parametrize("layout", [
-    pytest.param(layout, marks=[SEPARABLE_BYTE_ORDER_BUG] if layout == "bigendian" else [])
-    for layout in OUT_LAYOUTS])
+@pytest.mark.parametrize("layout", OUT_LAYOUTS)
 def test_convolve_separable_out_of_any_layout_holds_the_result(rng, layout):
     for dtype in OUT_DTYPES:
         x = make_array(rng, (6, 7, 5), dtype)
@@ -565,9 +550,7 @@ def test_convolve_separable_out_of_any_layout_holds_the_result(rng, layout):
             assert_same_bits(out, expected, f"{layout} {dtype} {mode}")
 
 
-@pytest.mark.parametrize("layout", [
-    pytest.param(layout, marks=[SEPARABLE_BYTE_ORDER_BUG] if layout == "bigendian" else [])
-    for layout in OUT_LAYOUTS])
+@pytest.mark.parametrize("layout", OUT_LAYOUTS)
 def test_out_holds_every_term_of_a_low_rank_kernel(rng, layout):
     x = make_array(rng, (12, 13), "float64")
     w = _separable_kernel(rng, (5, 6), "float64", 2)

@@ -284,3 +284,29 @@ def test_convolve_separable_output_too_large_before_any_allocation(monkeypatch):
         fastconv.convolve_separable(np.ones((2, 3)), [long_kernel, np.ones(2)])
     with pytest.raises(ValueError, match="too large to allocate"):
         fastconv.convolve(np.ones((2, 3)), long_kernel.reshape(-1, 1))
+
+
+@pytest.mark.parametrize("fillvalue", [2**70, -2**70 - 5, 2**64 + 3])
+def test_python_int_fill_beyond_64_bits(fillvalue):
+    # floating results take the rounded value, integer results the value modulo 2**64
+    x = np.arange(12.0).reshape(3, 4)
+    k = np.ones((2, 2))
+    got = fastconv.convolve(x, k, "same", fillvalue=fillvalue)
+    np.testing.assert_array_equal(got, fastconv.convolve(x, k, "same", fillvalue=float(fillvalue)))
+    xi, ki = x.astype(np.int64), k.astype(np.int64)
+    wrapped = np.array(fillvalue % 2**64, np.uint64).astype(np.int64)[()]
+    np.testing.assert_array_equal(fastconv.convolve(xi, ki, "same", fillvalue=fillvalue),
+                                  fastconv.convolve(xi, ki, "same", fillvalue=wrapped))
+    with pytest.raises(ValueError, match="fillvalue"):
+        fastconv.convolve(x, k, "same", fillvalue=10**400)
+
+
+def test_ragged_inputs_name_the_parameter():
+    with pytest.raises(ValueError, match="in1"):
+        fastconv.convolve([[1.0, 2.0], [3.0]], [[1.0]])
+    with pytest.raises(ValueError, match="in2"):
+        fastconv.correlate([[1.0]], [[1.0, 2.0], [3.0]])
+    with pytest.raises(ValueError, match="x"):
+        fastconv.pool([[1.0, 2.0], [3.0]], 1)
+    with pytest.raises(ValueError, match="fillvalue"):
+        fastconv.convolve([[1.0]], [[1.0]], fillvalue=[[1.0], []])

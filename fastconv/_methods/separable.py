@@ -339,10 +339,12 @@ def run_passes(in1, kernels, axes, mode, bname, fill, nthreads, result_dtype, ou
         if len(held) > 1:
             # the scratch read by this pass is free again
             scratch.give(held.pop(0))
-    if out is not None and cur is not out:
-        np.copyto(out, cur, casting="unsafe")
-        cur = out
-    result = cur.astype(result_dtype, copy=False)
+    if out is not None:
+        if cur is not out:
+            np.copyto(out, cur, casting="unsafe")
+        result = out
+    else:
+        result = cur.astype(result_dtype, copy=False)
     for raw in held:
         scratch.give(raw)
     return result

@@ -19,7 +19,10 @@ BOUNDARIES = {
 
 def as_numeric_array(value, name):
     """Return `value` as an ndarray of a supported numeric dtype (never copied)."""
-    arr = np.asarray(value)
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as exc:  # ragged nested sequences, for one
+        raise ValueError(f"{name} cannot be converted to an array: {exc}") from None
     dt = arr.dtype
     if dt.kind not in "biufc":
         raise TypeError(f"{name} must be a numeric array, got dtype {dt}")
@@ -89,7 +92,22 @@ def check_fillvalue(fillvalue, result_dtype):
     """Return fillvalue as a 0-d array of `result_dtype`."""
     if type(fillvalue) is int and fillvalue == 0:
         return np.zeros((), dtype=result_dtype)
-    fv = np.asarray(fillvalue)
+    if isinstance(fillvalue, int) and not isinstance(fillvalue, bool) and not (
+            -2**63 <= fillvalue < 2**64):
+        # Python ints beyond 64 bits: wrapped modulo 2**64 for integer results,
+        # as every integer sum is; rounded for floating ones
+        if result_dtype.kind in "iub":
+            fillvalue = np.uint64(fillvalue % 2**64)
+        else:
+            try:
+                fillvalue = float(fillvalue)
+            except OverflowError:
+                raise ValueError(f"fillvalue {fillvalue} is beyond the range of "
+                                 f"{result_dtype}") from None
+    try:
+        fv = np.asarray(fillvalue)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"fillvalue cannot be converted to a number: {exc}") from None
     if fv.size != 1:
         raise ValueError("fillvalue must be a scalar or an array with one element")
     if fv.dtype.kind not in "biufc":
