@@ -4,6 +4,8 @@ The test modules are imported with ``--import-mode=importlib``; ``conftest.py``
 puts this directory on ``sys.path`` so that ``import _helpers`` / ``_reference`` work.
 """
 
+import os
+
 import numpy as np
 import pytest
 
@@ -246,3 +248,13 @@ def watch_direct_kernel(monkeypatch, refuse=False):
 
     monkeypatch.setattr(DirectPlan, "run", watched)
     return calls
+
+
+def import_torch():
+    """PyTorch, for the parity tests: they skip without it, except under
+    ``FASTCONV_REQUIRE_TORCH=1`` (CI), where a missing torch fails them."""
+    if os.environ.get("FASTCONV_REQUIRE_TORCH") == "1":
+        import torch
+
+        return torch
+    return pytest.importorskip("torch")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from _helpers import make_array, with_layout
+from _helpers import import_torch, make_array, with_layout
 from _pool_reference import (
     ADAPTIVE_OPS,
     DTYPES,
@@ -61,7 +61,7 @@ def test_reference_equals_pool_when_divisible(rng):
 
 
 def test_reference_matches_torch(rng):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     F = torch.nn.functional
     x = make_array(rng, (2, 3, 7, 10), "float64")
     t = torch.from_numpy(x)
@@ -249,7 +249,7 @@ def test_layouts(layout, rng):
 # ----------------------------------------------------------------------------- PyTorch parity
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_torch_adaptive_max_and_avg(nd, rng):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     F = torch.nn.functional
     shape = {1: (2, 3, 17), 2: (2, 2, 9, 11), 3: (1, 2, 5, 6, 7)}[nd]
     axes = tuple(range(2, 2 + nd))
@@ -275,7 +275,7 @@ def test_torch_adaptive_max_and_avg(nd, rng):
 
 
 def test_torch_adaptive_float32_and_nan(rng):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     F = torch.nn.functional
     x = make_array(rng, (2, 3, 13, 10), "float32")
     x[0, 1, 4, 4] = np.nan

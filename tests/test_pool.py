@@ -1,7 +1,7 @@
 """fastconv.pool against the loop reference (_pool_reference), hand examples and PyTorch.
 
-PyTorch parity tests call ``pytest.importorskip("torch")`` themselves: without torch
-they skip and everything else still runs.
+PyTorch parity tests get torch from ``_helpers.import_torch``: without torch they
+skip (unless ``FASTCONV_REQUIRE_TORCH=1``) and everything else still runs.
 """
 
 import math
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastconv
-from _helpers import make_array, with_layout
+from _helpers import import_torch, make_array, with_layout
 from _pool_reference import (
     DTYPES,
     LAYOUTS,
@@ -139,7 +139,7 @@ def test_reference_hand_examples():
 
 @pytest.mark.parametrize("ceil_mode", [False, True])
 def test_reference_matches_torch(ceil_mode):
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     F = torch.nn.functional
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 2, 9, 8))
@@ -708,7 +708,7 @@ def test_weighted_custom_weights(dtype, rng):
 
 # ----------------------------------------------------------------------------- PyTorch parity
 def _torch():
-    torch = pytest.importorskip("torch")
+    torch = import_torch()
     return torch, torch.nn.functional
 
 
