@@ -32,14 +32,15 @@ over prepared arrays; the cost of calling one (an empty closure) is printed
 and included in every figure.
 
 Memory bound (``--case memory``): 4096^2 * 3x3 float32 ``same`` correlate
-with and without ``out=`` (preallocated and reused), ``cv2.filter2D``
-with and without ``dst=``, and ``np.copyto`` of the input into a
-preallocated output, against the time to read the input and write the output once
-at this machine's memory bandwidth, measured here: ``np.copyto`` of a
-256 MB float32 array into another (both already faulted in), one copy per
-thread on equal slices, read plus write bytes counted; the STREAM-like
-``dst[...] = src`` is printed for reference. The fastest copy figure is
-the bandwidth, so the bound is the strictest of them.
+with and without ``out=`` (preallocated and reused), ``cv2.filter2D`` with
+and without ``dst=``, and ``np.copyto`` of the input into a preallocated
+output, against the time to read the input and write the output once at
+this machine's memory bandwidth, measured here: ``np.copyto`` of a 256 MiB
+float32 array into another (both already faulted in), on 1 thread and on
+one slice per thread, read plus written bytes counted, timed in the same
+interleaved rounds as the calls (so a load that comes and goes hits both);
+the STREAM-like ``dst[...] = src`` is printed for reference. The fastest
+copy is the bandwidth, so the bound is the strictest of them.
 
 Every peer runs on the thread count of fastconv (``--threads``, default
 `fastconv.get_workers`): ``cv2.setNumThreads``, ``torch.set_num_threads``,
@@ -253,44 +254,31 @@ def print_targets(req, memory):
 
 # ----------------------------------------------------------- memory bound
 
-def copy_seconds(dst, src, threads, rounds, assign=False):
-    """Median seconds of copying `src` into `dst`, on `threads` equal slices."""
-    def copy_slice(i):
-        n = len(src)
-        a, b = n * i // threads, n * (i + 1) // threads
-        if assign:
-            dst[a:b] = src[a:b]
-        else:
-            np.copyto(dst[a:b], src[a:b])
+def bandwidth_copies(dst, src, threads, stack):
+    """{figure: call} of calls copying `src` into `dst`.
 
-    if threads == 1:
-        def copy():
-            copy_slice(0)
-    else:
-        pool = concurrent.futures.ThreadPoolExecutor(threads)
+    ``np.copyto`` on 1 thread and on `threads` threads (equal slices, one
+    per thread of a pool that `stack` shuts down), and the STREAM-like
+    ``dst[...] = src`` on 1 thread.
+    """
+    def sliced(n_slices, assign):
+        def copy_slice(i):
+            a, b = len(src) * i // n_slices, len(src) * (i + 1) // n_slices
+            if assign:
+                dst[a:b] = src[a:b]
+            else:
+                np.copyto(dst[a:b], src[a:b])
 
-        def copy():
-            list(pool.map(copy_slice, range(threads)))
-    copy()
-    times = [time_calls(copy, 1) for _ in range(rounds)]
-    if threads != 1:
-        pool.shutdown()
-    return statistics.median(times)
+        if n_slices == 1:
+            return lambda: copy_slice(0)
+        pool = stack.enter_context(concurrent.futures.ThreadPoolExecutor(n_slices))
+        return lambda: list(pool.map(copy_slice, range(n_slices)))
 
-
-def measure_bandwidth(threads, rounds):
-    """{figure: bytes/s} of large copies, read plus written bytes counted."""
-    n = BANDWIDTH_BYTES // 4
-    src = np.full(n, 1.0, np.float32)  # written: every page is faulted in
-    dst = np.full(n, 0.0, np.float32)
-    nbytes = 2 * src.nbytes
-    figures = {"np.copyto, 1 thread": nbytes / copy_seconds(dst, src, 1, rounds)}
+    calls = {"np.copyto, 1 thread": sliced(1, False)}
     if threads > 1:
-        figures[f"np.copyto, {threads} threads on slices"] = (
-            nbytes / copy_seconds(dst, src, threads, rounds))
-    figures["dst[...] = src (STREAM copy), 1 thread"] = (
-        nbytes / copy_seconds(dst, src, 1, rounds, assign=True))
-    return figures
+        calls[f"np.copyto, {threads} threads on slices"] = sliced(threads, False)
+    calls["dst[...] = src (STREAM copy), 1 thread"] = sliced(1, True)
+    return calls
 
 
 def memory_reference(x, k):
@@ -305,9 +293,6 @@ def memory_reference(x, k):
 
 
 def run_memory(threads, rounds):
-    figures = measure_bandwidth(threads, max(5, rounds // 2))
-    best = max(figures, key=figures.get)
-    bandwidth = figures[best]
     data = memory_data()
     peers = memory_peers(data)
     copy = peers.pop("copy")  # the bound itself: its output is the input
@@ -315,18 +300,31 @@ def run_memory(threads, rounds):
     good, failed = checked(peers, ref, exact=False)
     del ref
     peers["copy"], good["copy"] = copy, copy.call
-    for call in good.values():
-        warm_up(call, seconds=0.1, most=3)
-    numbers = dict.fromkeys(good, 1)
-    samples = interleaved_samples(good, numbers, rounds)
+    with contextlib.ExitStack() as stack:
+        # written (not np.zeros): every page is faulted in before timing
+        src = np.full(BANDWIDTH_BYTES // 4, 1.0, np.float32)
+        dst = np.full(BANDWIDTH_BYTES // 4, 0.0, np.float32)
+        copies = bandwidth_copies(dst, src, threads, stack)
+        # the copies share the rounds: a load that comes and goes hits both
+        calls = {**good, **copies}
+        for call in calls.values():
+            warm_up(call, seconds=0.1, most=3)
+        samples = interleaved_samples(calls, dict.fromkeys(calls, 1), rounds)
+    figures = {name: 2 * src.nbytes / statistics.median(samples.pop(name))
+               for name in copies}
+    del src, dst
+    best = max(figures, key=figures.get)
+    bandwidth = figures[best]
     labels = dict(MEMORY_PEERS)
     missing = missing_peers(labels, peers)
-    rows = rows_of(peers, labels, samples, numbers, failed)
+    rows = rows_of(peers, labels, samples, dict.fromkeys(good, 1), failed)
     nbytes = 2 * data["x"].nbytes
     bound = nbytes / bandwidth
+    copy_s = next(r["median_s"] for r in rows if r["peer"] == "copy")
     for r in rows:
         if "median_s" in r:
             r["over_bound"] = r["median_s"] / bound
+            r["over_copy"] = r["median_s"] / copy_s
     res = {"case": "memory", "title": MEMORY_TITLE, "labels": labels, "missing": missing,
            "rows": rows,
            "copy_bandwidth": figures, "bandwidth": bandwidth, "bandwidth_from": best,
@@ -341,7 +339,7 @@ def run_memory(threads, rounds):
 
 def print_memory(res):
     print(f"\nMemory bandwidth (copies of {BANDWIDTH_BYTES / 2**20:.0f} MiB float32, "
-          "read + written bytes counted):")
+          "read + written bytes counted, median of the rounds below):")
     for name, bw in res["copy_bandwidth"].items():
         print(f"  {name:<42} {bw / 1e9:8.2f} GB/s")
     print(f"  bandwidth used below: {res['bandwidth'] / 1e9:.2f} GB/s "
@@ -351,6 +349,9 @@ def print_memory(res):
           f"at {res['bandwidth'] / 1e9:.2f} GB/s takes {res['bound_s'] * 1e3:.2f} ms;")
     print("  time / that bound: " + ", ".join(
         f"{r['label']} {r['over_bound']:.2f}" for r in res["rows"] if "over_bound" in r))
+    print("  time / np.copyto(out, x) of the same arrays, timed in the same rounds: "
+          + ", ".join(f"{r['label']} {r['over_copy']:.2f}" for r in res["rows"]
+                      if "over_copy" in r and r["peer"] != "copy"))
     if "fraction_out" in res:
         print(f"  fastconv with out=: {res['fraction_out']:.2f} x the bound (goal <= "
               f"{MEMORY_GOAL}); without out=: {res.get('fraction_no_out', float('nan')):.2f} x")
