@@ -22,8 +22,6 @@ peer time / fastconv time, so > 1 means fastconv is faster.
 """
 
 import argparse
-import contextlib
-import io
 import math
 import os
 import platform
@@ -47,7 +45,8 @@ import scipy.signal  # noqa: E402
 
 import fastconv  # noqa: E402
 from benchmarks.common import (cv2_correlate_same, flops, loadavg,  # noqa: E402
-                               n_cpus, safe_import, save_run, timed)
+                               n_cpus, print_config, safe_import, save_run,
+                               timed)
 
 cv2 = safe_import("cv2")
 
@@ -190,12 +189,7 @@ def main(argv=None):
     ncpu = n_cpus()
 
     load_start = loadavg()
-    cfg = io.StringIO()
-    with contextlib.redirect_stdout(cfg):
-        fastconv.show_config()
-    print(cfg.getvalue().rstrip())
-    print()
-    print(f"fastconv {fastconv.__version__} from {Path(fastconv.__file__).parent}")
+    cfg = print_config()
     print(f"numpy {np.__version__}, scipy {scipy.__version__}, "
           f"opencv {cv2.__version__ + f' ({cv2.getNumThreads()} threads)' if cv2 else 'not installed'}")
     print(f"python {platform.python_version()}, {platform.machine()}, "
@@ -235,7 +229,7 @@ def main(argv=None):
     print(f"loadavg at end: {load_end}")
 
     if args.json:
-        save_run(args.json, cfg.getvalue(),
+        save_run(args.json, cfg,
                  {"numpy": np, "scipy": scipy, "opencv": cv2}, ncpu, rounds,
                  slow_rounds, load_start, load_end, cases=results, memory_bound=bw)
     return 0

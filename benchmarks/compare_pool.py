@@ -40,8 +40,6 @@ not installed are skipped with a note.
 """
 
 import argparse
-import contextlib
-import io
 import math
 import os
 import platform
@@ -64,7 +62,8 @@ import scipy  # noqa: E402
 import scipy.ndimage  # noqa: E402
 
 import fastconv  # noqa: E402
-from benchmarks.common import (loadavg, n_cpus, safe_import, save_run,  # noqa: E402
+from benchmarks.common import (loadavg, n_cpus, print_config,  # noqa: E402
+                               report_wrong_outputs, safe_import, save_run,
                                timed)
 
 cv2 = safe_import("cv2")
@@ -467,12 +466,7 @@ def main(argv=None):
         cv2.setNumThreads(threads)
 
     load_start = loadavg()
-    cfg = io.StringIO()
-    with contextlib.redirect_stdout(cfg):
-        fastconv.show_config()
-    print(cfg.getvalue().rstrip())
-    print()
-    print(f"fastconv {fastconv.__version__} from {Path(fastconv.__file__).parent}")
+    cfg = print_config()
     if not HAVE_POOL:
         print("NOTE: this fastconv has no pool/adaptive_pool: timing the "
               "peers only")
@@ -519,16 +513,11 @@ def main(argv=None):
     print(f"\nloadavg at end: {load_end}")
 
     if args.json:
-        save_run(args.json, cfg.getvalue(),
+        save_run(args.json, cfg,
                  {"numpy": np, "scipy": scipy, "torch": torch, "opencv": cv2}, ncpu,
                  rounds, slow_rounds, load_start, load_end, threads=threads,
                  cases=results, memory_bound=bw, requirements=req)
-    if failed:
-        print("\nWRONG OUTPUTS (not timed):")
-        for title, peer, why in failed:
-            print(f"  {title}: {peer}: {why}")
-        return 1
-    return 0
+    return report_wrong_outputs(failed)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Shared helpers for the fastconv benchmark suite.
 
-Used by the asv benchmarks in this package and by ``benchmarks/compare.py`` and
-``benchmarks/compare_pool.py``.
+Used by the asv benchmarks in this package and by ``benchmarks/compare.py``,
+``benchmarks/compare_pool.py`` and ``benchmarks/compare_small.py``.
 Everything here is plain NumPy/SciPy plus optional OpenCV; no fastconv
 internals are touched, only its public API.
 """
@@ -65,6 +65,83 @@ def timed(fn):
     return time.perf_counter() - t0, out
 
 
+def print_config():
+    """Print `fastconv.show_config` and where fastconv was imported from.
+
+    Returns the configuration text, for `save_run`.
+    """
+    import contextlib
+    import io
+
+    import fastconv
+
+    cfg = io.StringIO()
+    with contextlib.redirect_stdout(cfg):
+        fastconv.show_config()
+    print(cfg.getvalue().rstrip())
+    print()
+    print(f"fastconv {fastconv.__version__} from {Path(fastconv.__file__).parent}")
+    return cfg.getvalue()
+
+
+def report_wrong_outputs(failed):
+    """Print the (case title, peer, reason) of peers not timed; the exit status."""
+    if not failed:
+        return 0
+    print("\nWRONG OUTPUTS (not timed):")
+    for title, peer, why in failed:
+        print(f"  {title}: {peer}: {why}")
+    return 1
+
+
+def calls_per_sample(fn, seconds=0.02):
+    """How many calls of `fn` take about `seconds`, as ``timeit``'s autorange.
+
+    Calls of a few microseconds cannot be timed one by one (the clock and
+    the loop cost as much); they are timed in loops of this many calls.
+    """
+    number = 1
+    while True:
+        t = time_calls(fn, number) * number
+        if t >= seconds / 5:
+            return max(1, math.ceil(number * seconds / t))
+        number *= 2
+
+
+def time_calls(fn, number):
+    """Seconds per call of `fn`, over one loop of `number` calls."""
+    t0 = time.perf_counter()
+    for _ in range(number):
+        fn()
+    return (time.perf_counter() - t0) / number
+
+
+def interleaved_samples(calls, numbers, rounds):
+    """Time the zero-argument callables `calls` ({name: fn}) in interleaved rounds.
+
+    Every round times one loop of ``numbers[name]`` calls of each, in an
+    order rotated by one every round, so no callable always follows another
+    (caches, clocks and thread pools). Returns {name: [seconds per call,
+    one per round]}.
+    """
+    names = list(calls)
+    samples = {name: [] for name in names}
+    for r in range(rounds if names else 0):
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            samples[name].append(time_calls(calls[name], numbers[name]))
+    return samples
+
+
+def max_rel_error(out, ref):
+    """max |out - ref| / max |ref|, in float64 (0 when both are all zeros)."""
+    out = np.asarray(out, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    scale = float(np.max(np.abs(ref)))
+    err = float(np.max(np.abs(out - ref)))
+    return err / scale if scale else err
+
+
 def save_run(path, config_text, peers, ncpu, rounds, slow_rounds, load_start, load_end,
              **results):
     """Write one benchmark run (environment, versions, results) as JSON to `path`.
@@ -84,7 +161,8 @@ def save_run(path, config_text, peers, ncpu, rounds, slow_rounds, load_start, lo
                      for name, mod in peers.items()},
         "python": platform.python_version(), "machine": platform.machine(),
         "cpus": ncpu, "rounds": rounds, "slow_rounds": slow_rounds,
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")},
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY",
+                                               "OPENBLAS_CORETYPE")},
         "loadavg_start": load_start, "loadavg_end": load_end,
         **results,
     }
