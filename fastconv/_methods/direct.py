@@ -99,9 +99,12 @@ def _c_strides(shape, itemsize):
 
 
 def _writable_in_place(out, dtype, in1, in2):
-    """Whether the kernel may write straight into `out`."""
-    return (out is not None and out.dtype == dtype and out.flags.c_contiguous
-            and out.flags.aligned and not np.may_share_memory(out, in1)
+    """Whether the kernel may write straight into `out` (its shape and
+    writeability were checked by validation)."""
+    if out is None or out.dtype != dtype:
+        return False
+    flags = out.flags
+    return (flags.c_contiguous and flags.aligned and not np.may_share_memory(out, in1)
             and not np.may_share_memory(out, in2))
 
 

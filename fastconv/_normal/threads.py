@@ -9,7 +9,13 @@ from .._kernels import _direct
 
 __all__ = ["set_workers", "get_workers"]
 
-_local = threading.local()
+class _Defaults(threading.local):
+    # a class attribute: reading an unset per-thread value costs no
+    # AttributeError (microseconds, on every call)
+    workers = None
+
+
+_local = _Defaults()
 _cpus = []
 
 
@@ -60,7 +66,7 @@ def _normalize_workers(workers):
 def resolve_workers(workers):
     """Thread count for a call given its `workers` argument."""
     if workers is None:
-        default = getattr(_local, "workers", None)
+        default = _local.workers
         return default if default is not None else _openmp_limit()
     return _normalize_workers(workers)
 
@@ -129,7 +135,7 @@ def set_workers(workers):
     if workers is None:
         raise TypeError("workers must be an integer, got None")
     new = _normalize_workers(workers)
-    old = getattr(_local, "workers", None)
+    old = _local.workers
     _local.workers = new
     try:
         yield
