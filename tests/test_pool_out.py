@@ -197,3 +197,32 @@ def test_pool_cache_bounded_and_thread_safe():
     for i in range(600):
         fastconv.pool(np.ones(4 + i), 2)
     assert len(pooling_api._problems) <= pooling_api._problems.maxsize
+
+
+def _misaligned(a):
+    """A C-contiguous copy of `a` whose data starts one byte off its alignment."""
+    raw = np.empty(a.nbytes + 1, np.uint8)[1:]
+    view = raw.view(a.dtype).reshape(a.shape)
+    view[...] = a
+    assert view.flags.c_contiguous and not view.flags.aligned
+    return view
+
+
+@pytest.mark.parametrize("op", ["max", "sum", "mean", "lp", "weighted"])
+def test_misaligned_contiguous_input(op):
+    # the kernels get an aligned copy (a contiguous but misaligned array is
+    # not handed to them as it is; the sanitizer build checks it)
+    x = np.random.default_rng(6).standard_normal((2, 8, 8))
+    expected = fastconv.pool(x, 2, axes=(1, 2), op=op)
+    np.testing.assert_array_equal(fastconv.pool(_misaligned(x), 2, axes=(1, 2), op=op),
+                                  expected)
+    if op != "weighted":
+        np.testing.assert_array_equal(
+            fastconv.adaptive_pool(_misaligned(x), 3, op, axes=(1, 2)),
+            fastconv.adaptive_pool(x, 3, op, axes=(1, 2)))
+    k = np.ones((3, 1, 1))
+    for method in ("direct", "im2col", "fft"):
+        np.testing.assert_allclose(
+            fastconv.convolve(_misaligned(x), _misaligned(k), "same", method=method,
+                              axes=(1, 2)),
+            fastconv.convolve(x, k, "same", method=method, axes=(1, 2)), rtol=1e-12)

@@ -86,7 +86,8 @@ class DirectPlan:
             view = np.conj(view)
         if self.order is not None:
             view = view.transpose(self.order)
-        return np.ascontiguousarray(view, dtype=self.compute_dtype)
+        # ascontiguousarray alone returns a contiguous but misaligned array as it is
+        return np.require(view, self.compute_dtype, ("C", "A"))
 
 
 def _c_strides(shape, itemsize):

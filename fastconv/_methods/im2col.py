@@ -279,7 +279,7 @@ def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthre
     order = [batch_axes[i] for i in batch_order] + conv_axes
     xt = layout_for_kernel(x.transpose(order), work)
     vt = v.transpose(order)
-    W = np.ascontiguousarray(vt, dtype=work).reshape(-1)
+    W = np.require(vt, work, ("C", "A")).reshape(-1)
     isz = work.itemsize
     nb = len(batch_axes)
     D = len(conv_axes)

@@ -81,10 +81,11 @@ def _kernel_view(arr, op):
     dt = arr.dtype
     if op in ("max", "min"):
         if dt == np.bool_:
-            return np.ascontiguousarray(arr).view(np.uint8), lambda r: r.view(np.bool_)
+            return np.require(arr, None, ("C", "A")).view(np.uint8), lambda r: r.view(np.bool_)
         if dt == np.float16:
-            return np.ascontiguousarray(arr, dtype=np.float32), lambda r: r.astype(np.float16)
-        return np.ascontiguousarray(arr, dtype=dt.newbyteorder("=")), lambda r: r
+            return np.require(arr, np.float32, ("C", "A")), lambda r: r.astype(np.float16)
+        # (require, not ascontiguousarray: a misaligned contiguous array is copied too)
+        return np.require(arr, dt.newbyteorder("="), ("C", "A")), lambda r: r
     raise AssertionError(op)
 
 
@@ -160,16 +161,16 @@ def _run_passes(arr, axes, plans, op, nthreads, weights=None):
 def _sum_input(arr, result_dtype):
     """C-contiguous array to sum over, and a function giving the final result."""
     if result_dtype.kind in "iu":
-        work = np.ascontiguousarray(arr, dtype=np.int64)
+        work = np.require(arr, np.int64, ("C", "A"))
         return work, (lambda r: r.view(result_dtype) if result_dtype != np.int64 else r)
     if result_dtype.kind == "c":
         real = np.dtype(np.float32 if result_dtype == np.complex64 else np.float64)
-        work = np.ascontiguousarray(arr, dtype=result_dtype.newbyteorder("="))
+        work = np.require(arr, result_dtype.newbyteorder("="), ("C", "A"))
         pairs = work.view(real).reshape(work.shape + (2,))
         return pairs, (lambda r: np.ascontiguousarray(r).view(result_dtype)[..., 0])
     if result_dtype == np.float16:
-        return np.ascontiguousarray(arr, dtype=np.float32), (lambda r: r.astype(np.float16))
-    return np.ascontiguousarray(arr, dtype=result_dtype.newbyteorder("=")), (lambda r: r)
+        return np.require(arr, np.float32, ("C", "A")), (lambda r: r.astype(np.float16))
+    return np.require(arr, result_dtype.newbyteorder("="), ("C", "A")), (lambda r: r)
 
 
 def _separable_divisor(plans, axes, ndim, per_axis_counts):
@@ -245,14 +246,14 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
 
     # weighted average over the input elements of each window
     if result_dtype.kind == "c":
-        arr = np.ascontiguousarray(x, dtype=result_dtype.newbyteorder("="))
+        arr = np.require(x, result_dtype.newbyteorder("="), ("C", "A"))
         real = np.float32 if result_dtype == np.complex64 else np.float64
         pairs = arr.view(real).reshape(arr.shape + (2,))
         out = _pool_impl(pairs, axes, plans, op, p, weights, count_include_pad, False,
                          nthreads, weight_sums)
         return np.ascontiguousarray(out).view(result_dtype)[..., 0]
     real = np.float32 if result_dtype in (np.float32, np.float16) else np.float64
-    arr = np.ascontiguousarray(x, dtype=real)
+    arr = np.require(x, real, ("C", "A"))
     if weights is None:
         # the default Gaussian is separable: one weighted pass per axis
         w1d = [_gaussian_weights(pl.k) for pl in plans]
@@ -368,7 +369,7 @@ def _argpool(x, axes, plans, op, nthreads):
     arr, back = _kernel_view(x, op)
     ndim = arr.ndim
     batch_axes = [a for a in range(ndim) if a not in axes]
-    moved = np.ascontiguousarray(arr.transpose(batch_axes + list(axes)))
+    moved = np.require(arr.transpose(batch_axes + list(axes)), None, ("C", "A"))
     batch_shape = moved.shape[:len(batch_axes)]
     nbatch = math.prod(batch_shape)
     src = moved.reshape((nbatch,) + tuple(pl.L for pl in plans))
@@ -406,7 +407,8 @@ def run(q, x, out=None):
     """Pool `x` as problem `q` says, into `out` when given (an array of the
     result's shape and dtype, or for `return_indices` a pair of them, that
     overlaps nothing of `x`)."""
-    if q.blocks is not None and x.flags.c_contiguous:
+    flags = x.flags
+    if q.blocks is not None and flags.c_contiguous and flags.aligned:
         # the small-call road: one streaming pass, straight into `out` if it can be
         target = out
         if out is None or not out.flags.c_contiguous or out.dtype != x.dtype:

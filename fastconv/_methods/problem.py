@@ -43,7 +43,8 @@ def kernel_ready(arr, dtype):
 def layout_for_kernel(arr, dtype):
     """View or copy of `arr` in `dtype` whose last axis is unit-stride and aligned."""
     arr = arr.astype(dtype, copy=False)
-    return arr if kernel_ready(arr, dtype) else np.ascontiguousarray(arr)
+    # ascontiguousarray alone returns a contiguous but misaligned array as it is
+    return arr if kernel_ready(arr, dtype) else np.require(arr, dtype, ("C", "A"))
 
 
 def compute_dtype(result_dtype):
