@@ -220,7 +220,7 @@ def test_misaligned_contiguous_input(op):
         np.testing.assert_array_equal(
             fastconv.adaptive_pool(_misaligned(x), 3, op, axes=(1, 2)),
             fastconv.adaptive_pool(x, 3, op, axes=(1, 2)))
-    k = np.ones((3, 1, 1))
+    k = np.ones((1, 3, 2))
     for method in ("direct", "im2col", "fft"):
         np.testing.assert_allclose(
             fastconv.convolve(_misaligned(x), _misaligned(k), "same", method=method,
