@@ -78,13 +78,14 @@ def _kernel_view(arr, op):
     Kernels work on float32/float64 and the integer types; complex sums run
     on the (real, imag) pairs as an extra trailing axis.
     """
-    dt = arr.dtype
+    # a big-endian float16 is float16 too (dtype equality sees the byte order)
+    dt = arr.dtype.newbyteorder("=")
     if op in ("max", "min"):
         if dt == np.bool_:
             return np.ascontiguousarray(arr).view(np.uint8), lambda r: r.view(np.bool_)
         if dt == np.float16:
             return np.ascontiguousarray(arr, dtype=np.float32), lambda r: r.astype(np.float16)
-        return np.ascontiguousarray(arr, dtype=dt.newbyteorder("=")), lambda r: r
+        return np.ascontiguousarray(arr, dtype=dt), lambda r: r
     raise AssertionError(op)
 
 

@@ -229,7 +229,8 @@ def pool_key(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_in
     if (type(ceil_mode) is not bool or type(count_include_pad) is not bool
             or type(return_indices) is not bool or (type(p) is not int and type(p) is not float)):
         return None
-    key = (adaptive, x.shape, x.dtype.num, _ints_key(size),
+    # the byte order too: dtype.num is the same for both (the kernels take native only)
+    key = (adaptive, x.shape, x.dtype.num, x.dtype.isnative, _ints_key(size),
            None if stride is None else _ints_key(stride), op,
            None if axes is None else _ints_key(axes), _ints_key(padding), ceil_mode, type(p), p,
            count_include_pad, return_indices, resolve_workers(workers),
