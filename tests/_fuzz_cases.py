@@ -899,6 +899,15 @@ def _conv_rules(in1, in2, mode, method, axes, boundary, fillvalue, workers, exp)
     if _too_large(out_shape, compute):
         exp.refuse(VE, ["in1", "in2"], f"output of shape {out_shape} too large")
         return None
+    compute_dt = np.dtype(np.int64 if rd.kind in "biu" else
+                          np.float32 if rd == np.float16 else rd.newbyteorder("="))
+    for a, name in ((a1, "in1"), (a2, "in2")):
+        # documented: a working copy in the compute dtype that cannot exist
+        # (a broadcast view holds no memory until copied)
+        copied = a.dtype != compute_dt or not a.flags.c_contiguous or a.dtype.kind == "c"
+        if copied and _too_large(a.shape, compute):
+            exp.refuse(VE, [name], f"working copy of {name} of shape {a.shape} too large")
+            return None
     return dict(a1=a1, a2=a2, rd=rd, fill=fill, conv=sorted(conv), scalar=False,
                 out_shape=out_shape)
 

@@ -390,6 +390,26 @@ def test_float16_computed_in_float32(rng):
         np.testing.assert_array_equal(got, np.zeros(1, np.float16))
 
 
+@pytest.mark.parametrize("method", ["direct", "separable", "fft", "im2col"])
+def test_float16_result_beyond_max_is_inf_silently(method):
+    # the float32 sums exceed 65504: every method rounds them to +-inf, as
+    # IEEE says, without an overflow warning (pytest turns warnings into errors)
+    a = np.full((6, 6), 60000.0, np.float16)
+    b = np.full((2, 2), 1.0, np.float16)
+    for op in OPS:
+        got = getattr(fastconv, op)(a, b, "valid", method=method)
+        assert got.dtype == np.float16
+        np.testing.assert_array_equal(got, np.full((5, 5), np.inf, np.float16))
+        out = np.empty((5, 5), np.float16)
+        assert getattr(fastconv, op)(-a, b, "valid", method=method, out=out) is out
+        np.testing.assert_array_equal(out, np.full((5, 5), -np.inf, np.float16))
+    # a kernel of rank 2 (separable: two terms, summed in float32, rounded once)
+    k = np.zeros((5, 5), np.float16)
+    k[0, 0] = k[4, 4] = 1.0
+    got = fastconv.convolve(np.full((8, 8), 40000.0, np.float16), k, "valid", method=method)
+    np.testing.assert_array_equal(got, np.full((4, 4), np.inf, np.float16))
+
+
 # ---------------------------------------------------------------- boundaries
 
 BOUNDARY_SHAPES = [

@@ -235,6 +235,25 @@ def test_dtypes(op, dtype, rng):
     check(y, 5, 2, op, axes=1)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", OPS)
+def test_big_endian_inputs(op, dtype, rng):
+    # a non-native byte order (big-endian float16 for one: dtype equality sees
+    # the byte order) gives the native input's result, in native byte order
+    x = _data(rng, (5, 6), dtype, op)
+    if op in ("max", "min") and np.dtype(dtype).kind == "c":
+        return
+    big = x.astype(x.dtype.newbyteorder(">"))
+    for kw in (dict(size=(3, 2), padding=(1, 0)), dict(size=2, return_indices=op in ("max", "min"))):
+        exp = fastconv.pool(x, op=op, **kw)
+        got = fastconv.pool(big, op=op, **kw)
+        np.testing.assert_array_equal(got, exp)
+    exp = fastconv.adaptive_pool(x, (2, 4), op=op if op != "weighted" else "mean")
+    got = fastconv.adaptive_pool(big, (2, 4), op=op if op != "weighted" else "mean")
+    np.testing.assert_array_equal(got, exp)
+    assert got.dtype.isnative
+
+
 def test_dtype_table():
     cases = {
         ("max", "int8"): "int8",
@@ -909,6 +928,17 @@ def test_bad_x_type(x, op):
         (dict(size=2, op="lp", p=-1), ValueError, r"\bp\b"),
         (dict(size=2, op="lp", p=np.inf), ValueError, r"\bp\b"),
         (dict(size=2, op="lp", p=np.nan), ValueError, r"\bp\b"),
+        (dict(size=2, op="lp", p="2"), TypeError, r"\bp\b"),
+        (dict(size=2, op="lp", p=np.array(2j)), TypeError, r"\bp\b"),
+        (dict(size=2, op="lp", p=10**400), ValueError, r"\bp\b"),
+        (dict(size=2, stride=2**70), ValueError, "stride"),
+        (dict(size=2, stride=(1, 2**63)), ValueError, "stride"),
+        (dict(size=2**64), ValueError, "size"),
+        (dict(size=2, padding=2**70), ValueError, "padding"),
+        (dict(size=2, op="weighted", weights=np.ones((2, 2)) * (1 + 1j)), TypeError, "weights"),
+        (dict(size=(2, 1), op="weighted", weights=[[1j], [2 + 1j]]), TypeError, "weights"),
+        (dict(size=1, op="weighted", weights=np.array([["-1.0"]])), TypeError, "weights"),
+        (dict(size=2, op="weighted", weights=[[1, 2], [3]]), ValueError, "weights"),
         (dict(size=2, op="max", weights=np.ones((2, 2))), ValueError, "weights"),
         (dict(size=2, op="mean", weights=np.ones((2, 2))), ValueError, "weights"),
         (dict(size=2, op="weighted", weights=np.ones(2)), ValueError, "weights"),

@@ -286,6 +286,19 @@ def test_convolve_separable_output_too_large_before_any_allocation(monkeypatch):
         fastconv.convolve(np.ones((2, 3)), long_kernel.reshape(-1, 1))
 
 
+@pytest.mark.parametrize("method", ["auto", "direct", "separable", "fft", "im2col"])
+@pytest.mark.parametrize("dtype", ["int8", "float64", "complex64"])
+def test_working_copy_of_a_broadcast_input_too_large(method, dtype):
+    # 'same' output of 3 elements, but in2 (a broadcast view: no memory) would be
+    # copied to 2**59 elements of the compute dtype: a ValueError naming in2
+    big = np.broadcast_to(np.zeros((), dtype), (2**59,))
+    for op in (fastconv.convolve, fastconv.correlate):
+        with pytest.raises(ValueError, match="in2.*too large to allocate"):
+            op(np.zeros(3, dtype), big, "same", method=method)
+    with pytest.raises(ValueError, match="in2.*too large to allocate"):
+        fastconv.choose_conv_method(np.zeros(3, dtype), big, "same")
+
+
 @pytest.mark.parametrize("fillvalue", [2**70, -2**70 - 5, 2**64 + 3])
 def test_python_int_fill_beyond_64_bits(fillvalue):
     # floating results take the rounded value, integer results the value modulo 2**64

@@ -184,8 +184,10 @@ _PARAMS_DOC = """
         dimensionality or empty inputs; invalid or duplicate `axes`;
         non-broadcastable shapes; ``mode='valid'`` when neither input
         contains the other; a non-scalar `fillvalue`; ``workers=0`` or below
-        minus the number of usable CPUs; an output whose byte count exceeds
-        ``intp`` or this machine's physical memory; an `out` of the wrong
+        minus the number of usable CPUs; an output, or a working copy of an
+        input in the compute dtype (a broadcast view holds no memory until it
+        is copied), whose byte count exceeds ``intp`` or this machine's
+        physical memory; an `out` of the wrong
         shape or dtype, or read-only.
     TypeError
         For non-numeric or extended-precision inputs, a non-integer

@@ -6,9 +6,8 @@ the kernels through BLAS). `run` dispatches; the cost model
 (`fastconv._plan.costmodel`) says which to use.
 """
 
-import numpy as np
-
 from . import direct, fft, im2col, separable
+from .problem import cast_result
 
 __all__ = ["run"]
 
@@ -24,7 +23,6 @@ def run(p, method, terms=None, out=None):
         if result is not None:
             if out is None:
                 return result
-            np.copyto(out, result, casting="unsafe")
-            return out
+            return cast_result(result, p.result_dtype, out)
         # integers too large for exact float64 arithmetic: the direct method is exact
     return direct.run(p, out)

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from .._kernels import _direct
-from .problem import NO_BATCH, batch_offsets, flip_index, kernel_ready
+from .problem import NO_BATCH, batch_offsets, cast_result, flip_index, kernel_ready
 
 __all__ = ["DirectPlan", "plan", "run"]
 
@@ -62,8 +62,7 @@ class DirectPlan:
             self.kernel.run(x, x_offset, w, w_offset, self.w_shape, w_strides, conj, target,
                             self.fill)
             if target is not out and out is not None:
-                np.copyto(out, target, casting="unsafe")
-                return out
+                return cast_result(target, self.result_dtype, out)
             return target
         raw = np.empty(self.kernel_shape, dtype=self.compute_dtype)
         self.kernel.run(x, x_offset, w, w_offset, self.w_shape, w_strides, conj, raw, self.fill)
@@ -72,13 +71,9 @@ class DirectPlan:
             result = result.transpose(self.inverse)
         if self.result_dtype == np.bool_:
             result = result != 0
-        # float16 results are rounded from float32: beyond 65504 they are
-        # infinite, as IEEE says, without a warning
-        with np.errstate(over="ignore"):
-            if out is not None:
-                np.copyto(out, result, casting="unsafe")
-                return out
-            return np.ascontiguousarray(result.astype(self.result_dtype, copy=False))
+        if out is not None:
+            return cast_result(result, self.result_dtype, out)
+        return np.ascontiguousarray(cast_result(result, self.result_dtype))
 
     def _materialise(self, src, flipped, conj):
         view = src[flip_index(src.ndim, flipped)] if flipped else src

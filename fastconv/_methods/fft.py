@@ -24,6 +24,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from .._kernels import _direct
+from .problem import cast_result
 from .workspace import scratch, scratch_array
 
 __all__ = ["FFTPlan", "correlate_fft", "fft_plan"]
@@ -657,7 +658,7 @@ def correlate_fft(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthreads
         # exact sums, reduced modulo 2**bits like the direct method
         return np.rint(out).astype(np.int64).astype(result_dtype)
     if not direct_out:
-        return out.astype(result_dtype)
+        return cast_result(out, result_dtype)
     return out
 
 

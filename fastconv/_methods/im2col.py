@@ -53,7 +53,7 @@ import numpy as np
 from .._kernels._direct import BOUNDARY_CODES
 from .._kernels._im2col import run_tiles
 from .blas import serial_blas
-from .problem import batch_offsets, layout_for_kernel
+from .problem import batch_offsets, cast_result, layout_for_kernel
 from .workspace import get_workspace_limit
 
 __all__ = ["Im2colPlan", "correlate_im2col", "im2col_plan", "run"]
@@ -313,7 +313,7 @@ def correlate_im2col(x, v, conv_axes, batch_axes, n, k, m, s, bname, fill, nthre
     if integer:
         # exact integers below 2**53, reduced modulo 2**bits like the direct method
         return np.ascontiguousarray(out.astype(np.int64).astype(result_dtype))
-    return np.ascontiguousarray(out.astype(result_dtype, copy=False))
+    return np.ascontiguousarray(cast_result(out, result_dtype))
 
 
 def run(p):

@@ -78,7 +78,8 @@ def _kernel_view(arr, op):
     Kernels work on float32/float64 and the integer types; complex sums run
     on the (real, imag) pairs as an extra trailing axis.
     """
-    dt = arr.dtype
+    # a big-endian float16 is float16 too (dtype equality sees the byte order)
+    dt = arr.dtype.newbyteorder("=")
     if op in ("max", "min"):
         if dt == np.bool_:
             return np.require(arr, None, ("C", "A")).view(np.uint8), lambda r: r.view(np.bool_)

@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-__all__ = ["ConvProblem", "batch_offsets", "compute_dtype", "kernel_ready", "layout_for_kernel",
+__all__ = ["ConvProblem", "batch_offsets", "cast_result", "compute_dtype", "kernel_ready", "layout_for_kernel",
            "reduce_to_correlation"]
 
 
@@ -45,6 +45,18 @@ def layout_for_kernel(arr, dtype):
     arr = arr.astype(dtype, copy=False)
     # ascontiguousarray alone returns a contiguous but misaligned array as it is
     return arr if kernel_ready(arr, dtype) else np.require(arr, dtype, ("C", "A"))
+
+
+def cast_result(result, dtype, out=None):
+    """`result` in `dtype`, into `out` when given (then `out`).
+
+    A float16 result is rounded from float32: beyond 65504 it is infinite,
+    as IEEE rounding makes it, without a warning."""
+    with np.errstate(over="ignore"):
+        if out is not None:
+            np.copyto(out, result, casting="unsafe")
+            return out
+        return result.astype(dtype, copy=False)
 
 
 def compute_dtype(result_dtype):

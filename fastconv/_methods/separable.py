@@ -13,7 +13,7 @@ import scipy.linalg
 
 from . import direct
 from .blas import serial_blas
-from .problem import reduce_to_correlation
+from .problem import cast_result, reduce_to_correlation
 from .workspace import scratch
 
 __all__ = ["kernel_terms", "low_rank_terms", "run", "run_passes", "separable_factors"]
@@ -266,7 +266,7 @@ def kernel_terms(p, decompose=True, max_terms=None):
     terms = low_rank_terms(kernel, p.result_dtype, decompose, max_terms)
     if terms is None:
         return None
-    compute = np.dtype(np.float32) if p.result_dtype == np.float16 else p.result_dtype
+    compute = _pass_dtype(p.result_dtype)
     with np.errstate(all="ignore"):
         return [[np.asarray(f).astype(compute) for f in term] for term in terms]
 
@@ -284,7 +284,9 @@ def _pass_fill(fill, kernel, dtype):
         return bool(fill) and bool(np.any(kernel))
     if dtype.kind in "iu":
         return _wrap_scalar(int(fill) * int(np.sum(kernel.astype(np.int64))), dtype)
-    return fill * np.sum(kernel, dtype=dtype)
+    # inf * 0 (and complex products of infinities) are NaN, as in the passes
+    with np.errstate(invalid="ignore", over="ignore"):
+        return fill * np.sum(kernel, dtype=dtype)
 
 
 def output_shape(shape, kernels, axes, mode):
@@ -298,6 +300,11 @@ def output_shape(shape, kernels, axes, mode):
     return tuple(out)
 
 
+def _pass_dtype(result_dtype):
+    """Dtype the passes compute in: the result's, float32 for float16."""
+    return np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
+
+
 def run_passes(in1, kernels, axes, mode, bname, fill, nthreads, result_dtype, out=None):
     """Convolve `in1` with the outer product of `kernels` (one per axis of
     `axes`) by 1-D passes of the direct method; `fill` is a 0-d array of
@@ -305,7 +312,7 @@ def run_passes(in1, kernels, axes, mode, bname, fill, nthreads, result_dtype, ou
     # Every pass computes in the result's arithmetic (float16: float32), so
     # mixed inputs (say a bool input and bool and int8 kernels) are not
     # reduced in a narrower type on the way.
-    compute = np.dtype(np.float32) if result_dtype == np.float16 else result_dtype
+    compute = _pass_dtype(result_dtype)
     cur = in1.astype(compute, copy=False)
     kernels = [np.asarray(k).astype(compute, copy=False) for k in kernels]
     ndim = in1.ndim
@@ -339,12 +346,7 @@ def run_passes(in1, kernels, axes, mode, bname, fill, nthreads, result_dtype, ou
         if len(held) > 1:
             # the scratch read by this pass is free again
             scratch.give(held.pop(0))
-    if out is not None:
-        if cur is not out:
-            np.copyto(out, cur, casting="unsafe")
-        result = out
-    else:
-        result = cur.astype(result_dtype, copy=False)
+    result = out if cur is out else cast_result(cur, result_dtype, out)
     for raw in held:
         scratch.give(raw)
     return result
@@ -357,9 +359,14 @@ def run(p, terms, out=None):
         terms = [[(np.conj(f) if f.dtype.kind == "c" else f)[::-1] for f in term]
                  for term in terms]
     axes = list(p.conv_axes)
-    result = run_passes(p.in1, terms[0], axes, p.mode, p.bname, p.fill, p.nthreads,
-                        p.result_dtype, out)
+    if len(terms) == 1:
+        return run_passes(p.in1, terms[0], axes, p.mode, p.bname, p.fill, p.nthreads,
+                          p.result_dtype, out)
+    # the terms are summed in the passes' arithmetic (float16: float32) and
+    # the sum rounded once
+    compute = _pass_dtype(p.result_dtype)
+    result = run_passes(p.in1, terms[0], axes, p.mode, p.bname, p.fill, p.nthreads, compute,
+                        out if compute == p.result_dtype else None)
     for term in terms[1:]:
-        result += run_passes(p.in1, term, axes, p.mode, p.bname, p.fill, p.nthreads,
-                             p.result_dtype)
-    return result
+        result += run_passes(p.in1, term, axes, p.mode, p.bname, p.fill, p.nthreads, compute)
+    return cast_result(result, p.result_dtype, out) if result is not out else out

@@ -13,7 +13,7 @@ import numpy as np
 
 from .._kernels import _direct
 from .._methods import separable
-from .._methods.problem import ConvProblem, reduce_to_correlation
+from .._methods.problem import ConvProblem, compute_dtype, reduce_to_correlation
 from .threads import resolve_workers
 from .validation import (MODES, as_numeric_array, check_allocatable, check_boundary,
                          check_choice, check_fillvalue, check_out, normalize_axes,
@@ -107,6 +107,14 @@ def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_
             raise ValueError(
                 "For 'valid' mode, one of in1 and in2 must be at least as large as the "
                 f"other along every convolved axis; got {in1.shape} and {in2.shape}")
+    compute = compute_dtype(result_dtype)
+    for arr, name in ((in1, "in1"), (in2, "in2")):
+        # the methods read an input in place only when it is C-contiguous in
+        # the compute dtype (and, for correlate, real); a broadcast view holds
+        # no memory until copied
+        if arr.dtype != compute or not arr.flags.c_contiguous or arr.dtype.kind == "c":
+            check_allocatable(arr.size, compute.itemsize,
+                              f"a working copy of {name} (shape {arr.shape})")
     p = reduce_to_correlation(in1, in2, mode, conv_axes, bname, fill, nthreads, is_convolve,
                               result_dtype)
     check_allocatable(p.out_size, p.compute_dtype.itemsize,

@@ -6,6 +6,8 @@ arguments, types included, were validated when it was made).
 """
 
 import math
+import numbers
+import sys
 
 import numpy as np
 
@@ -47,6 +49,9 @@ def _per_axis(value, name, naxes, minimum):
         v = check_int(v, name)
         if v < minimum:
             raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        if v > sys.maxsize:
+            # the kernels index in Py_ssize_t
+            raise ValueError(f"{name} entries must be at most {sys.maxsize}, got {value!r}")
         out.append(v)
     return out
 
@@ -68,10 +73,15 @@ def _check_p(p):
     if isinstance(p, (bool, np.bool_)):
         # float(True) is 1: a flag passed by mistake would silently pick p=1
         raise TypeError(f"p must be a positive number, not a bool, got {p!r}")
+    # float() would also take the string '2' (and complex 0-d arrays, with a warning)
+    real = isinstance(p, numbers.Real) or (
+        isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iuf")
+    if not real:
+        raise TypeError(f"p must be a positive real number, got {type(p).__name__} {p!r}")
     try:
         p = float(p)
-    except (TypeError, ValueError):
-        raise TypeError(f"p must be a positive number, got {p!r}") from None
+    except OverflowError:  # an int beyond float64
+        raise ValueError(f"p must be a positive finite number, got {p!r}") from None
     if not (p > 0 and math.isfinite(p)):
         raise ValueError(f"p must be a positive finite number, got {p!r}")
     return p
@@ -141,7 +151,10 @@ def pool_problem(x, size, stride, op, axes, padding, ceil_mode, p, weights, coun
     if weights is not None:
         if op != "weighted":
             raise ValueError("weights is only used with op='weighted'")
-        weights = np.asarray(weights, dtype=np.float64)
+        weights = as_numeric_array(weights, "weights")
+        if weights.dtype.kind == "c":
+            raise TypeError(f"weights must be real, got dtype {weights.dtype}")
+        weights = weights.astype(np.float64)
         if weights.shape != tuple(sizes):
             raise ValueError(f"weights must have the window shape {tuple(sizes)}, got "
                              f"{weights.shape}")
@@ -216,7 +229,8 @@ def pool_key(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_in
     if (type(ceil_mode) is not bool or type(count_include_pad) is not bool
             or type(return_indices) is not bool or (type(p) is not int and type(p) is not float)):
         return None
-    key = (adaptive, x.shape, x.dtype.num, _ints_key(size),
+    # the byte order too: dtype.num is the same for both (the kernels take native only)
+    key = (adaptive, x.shape, x.dtype.num, x.dtype.isnative, _ints_key(size),
            None if stride is None else _ints_key(stride), op,
            None if axes is None else _ints_key(axes), _ints_key(padding), ceil_mode, type(p), p,
            count_include_pad, return_indices, resolve_workers(workers),
