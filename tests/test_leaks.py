@@ -46,5 +46,6 @@ def test_leakcheck_finds_a_leaked_reference_and_a_leaked_buffer(leakcheck):
              ("leaks nothing", lambda: np.ones(512).sum())]
     failures = leakcheck.check(calls=1000, warmup=10, stream=io.StringIO(),
                                case_list=cases)
+    # (found by the count of Python's memory blocks: the resident set need not
+    # grow, since earlier tests may leave freed heap pages resident for reuse)
     assert [name for name, *_ in failures] == ["leaks a reference", "leaks 4 KiB"]
-    assert failures[1][1] > 1024 * 1024  # the resident set saw the arrays
