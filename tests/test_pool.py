@@ -254,6 +254,28 @@ def test_big_endian_inputs(op, dtype, rng):
     assert got.dtype.isnative
 
 
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_complex_infinities_part_by_part(dtype):
+    # warnings are errors here: none for inf or inf - inf
+    big = np.finfo(np.dtype(dtype).char.lower()).max
+    x = np.array([np.inf + 1j, 3 - 2j, 1 + 1j, 5 + 3j, -np.inf + 2j, 1 + 0j], dtype)
+    # the mean divides each part by the count: (inf + 1j) / 2 is inf + 0.5j
+    got = fastconv.pool(x, 2, op="mean")
+    np.testing.assert_array_equal(got, np.array([np.inf - 0.5j, 3 + 2j, -np.inf + 1j], dtype))
+    got = fastconv.adaptive_pool(x, 3, op="mean")
+    np.testing.assert_array_equal(got, np.array([np.inf - 0.5j, 3 + 2j, -np.inf + 1j], dtype))
+    # weighted: inf and -inf in one window are NaN
+    got = fastconv.pool(np.array([[np.inf, -big], [-np.inf, 1.0]], dtype), 2, op="weighted",
+                        weights=[[1.0, 2.0], [1.0, 1.0]])
+    assert np.isnan(got.real).all()
+    # lp: |x|**p overflows; the window with an infinity elsewhere must not stop
+    # the rescaled redo of the finite window: ||(big, 0)|| is big
+    x = np.array([big + 0j, 0j, np.inf + 0j, 1 + 0j], dtype)
+    for p in (2, 2.5, 4):
+        got = fastconv.pool(x, 2, op="lp", p=p)
+        np.testing.assert_allclose(got, [big, np.inf], rtol=1e-6)
+
+
 def test_dtype_table():
     cases = {
         ("max", "int8"): "int8",

@@ -220,6 +220,11 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         # Counts are small integers, exact in any float type: divide in the
         # result's precision instead of upcasting the whole result.
         div = div.astype(total.real.dtype if total.dtype.kind == "c" else total.dtype)
+        if total.dtype.kind == "c":
+            # part by part: a complex division by (count + 0j) turns an
+            # infinite part into NaN
+            pairs = np.ascontiguousarray(total).view(div.dtype).reshape(total.shape + (2,))
+            return (pairs / div[..., np.newaxis]).view(result_dtype)[..., 0]
         return (total / div).astype(result_dtype, copy=False)
 
     if op == "lp":
@@ -237,8 +242,10 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
 
         root = lp_of(mag)
         # Where |x|**p overflowed although the result may be representable,
-        # redo those windows on |x| / max|x| and scale back.
-        if np.isinf(root).any() and 0 < (largest := float(np.max(mag))) < math.inf:
+        # redo those windows on |x| / max|x| (the largest finite |x|: an
+        # infinite one elsewhere keeps its own windows infinite) and scale back.
+        if np.isinf(root).any() and 0 < (largest := float(np.max(
+                mag, where=np.isfinite(mag), initial=0.0))) < math.inf:
             with np.errstate(over="ignore"):
                 rescaled = lp_of(mag / real.type(largest)) * real.type(largest)
             root = np.where(np.isinf(root), rescaled, root)
@@ -358,7 +365,8 @@ def _weighted_windows(arr, axes, plans, w, nthreads):
                                  lead + list(sub.shape), m, [0] * len(lead) + starts, xs,
                                  x_off, no_kernel_offset, _direct.BOUNDARY_CODES["fill"], 0.0,
                                  nthreads)
-        total += part
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, as in the kernels
+            total += part
     total = total.reshape(tuple(batch_shape) + tuple(pl.Lout for pl in plans))
     order = batch_axes + list(axes)
     return total.transpose([order.index(a) for a in range(ndim)])
