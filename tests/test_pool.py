@@ -276,6 +276,22 @@ def test_complex_infinities_part_by_part(dtype):
         np.testing.assert_allclose(got, [big, np.inf], rtol=1e-6)
 
 
+@pytest.mark.parametrize("op", ["sum", "mean", "lp", "weighted"])
+def test_float16_result_beyond_max_is_inf_silently(op):
+    # computed in float32, rounded to float16 once: beyond 65504 it is inf,
+    # without an overflow warning (warnings are errors here)
+    x = np.array([[60000.0, 60000.0], [60000.0, -60000.0]], np.float16)
+    kw = dict(p=0.5) if op == "lp" else dict(weights=[3.0, -1.0]) if op == "weighted" else {}
+    got = fastconv.pool(x, 2, op=op, axes=1, **kw)
+    assert got.dtype == np.float16
+    exp = {"sum": [np.inf, 0], "mean": [60000, 0], "lp": [np.inf, np.inf],
+           "weighted": [60000, np.inf]}[op]
+    np.testing.assert_array_equal(got, np.array(exp, np.float16).reshape(2, 1))
+    if op != "weighted":
+        got = fastconv.adaptive_pool(x, 1, op=op, axes=1, **kw)
+        np.testing.assert_array_equal(got, np.array(exp, np.float16).reshape(2, 1))
+
+
 def test_dtype_table():
     cases = {
         ("max", "int8"): "int8",

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .._kernels import _direct
+from .problem import cast_result
 
 __all__ = ["AxisWindows", "adaptive_windows", "pool_result_dtype", "regular_windows", "run",
            "window_weight_sums"]
@@ -84,7 +85,7 @@ def _kernel_view(arr, op):
         if dt == np.bool_:
             return np.ascontiguousarray(arr).view(np.uint8), lambda r: r.view(np.bool_)
         if dt == np.float16:
-            return np.ascontiguousarray(arr, dtype=np.float32), lambda r: r.astype(np.float16)
+            return np.ascontiguousarray(arr, dtype=np.float32), lambda r: cast_result(r, dt)
         return np.ascontiguousarray(arr, dtype=dt), lambda r: r
     raise AssertionError(op)
 
@@ -169,7 +170,7 @@ def _sum_input(arr, result_dtype):
         pairs = work.view(real).reshape(work.shape + (2,))
         return pairs, (lambda r: np.ascontiguousarray(r).view(result_dtype)[..., 0])
     if result_dtype == np.float16:
-        return np.ascontiguousarray(arr, dtype=np.float32), (lambda r: r.astype(np.float16))
+        return np.ascontiguousarray(arr, dtype=np.float32), (lambda r: cast_result(r, result_dtype))
     return np.ascontiguousarray(arr, dtype=result_dtype.newbyteorder("=")), (lambda r: r)
 
 
@@ -225,7 +226,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             # infinite part into NaN
             pairs = np.ascontiguousarray(total).view(div.dtype).reshape(total.shape + (2,))
             return (pairs / div[..., np.newaxis]).view(result_dtype)[..., 0]
-        return (total / div).astype(result_dtype, copy=False)
+        return cast_result(total / div, result_dtype)
 
     if op == "lp":
         real = np.dtype(np.float32 if result_dtype in (np.float32, np.float16) else np.float64)
@@ -249,7 +250,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             with np.errstate(over="ignore"):
                 rescaled = lp_of(mag / real.type(largest)) * real.type(largest)
             root = np.where(np.isinf(root), rescaled, root)
-        return root.astype(result_dtype, copy=False)
+        return cast_result(root, result_dtype)
 
     # weighted average over the input elements of each window
     if result_dtype.kind == "c":
@@ -270,7 +271,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             csum = np.concatenate([[0.0], np.cumsum(w)])
             norms.append(csum[pl.ends - pl.origin] - csum[pl.starts - pl.origin])
         div = _separable_divisor(plans, axes, ndim, norms)
-        return (total / div).astype(result_dtype, copy=False)
+        return cast_result(total / div, result_dtype)
     # the weights as the kernels multiply by them, so that the divisor is
     # their sum over each window and a constant input is returned unchanged
     w = np.asarray(weights).astype(real)
@@ -283,7 +284,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
     shape = [1] * ndim
     for ax, pl in zip(axes, plans):
         shape[ax] = pl.Lout
-    return (total / div.reshape(shape)).astype(result_dtype, copy=False)
+    return cast_result(total / div.reshape(shape), result_dtype)
 
 
 def window_weight_sums(w, plans):
