@@ -994,7 +994,9 @@ def expect_choose(case):
     if prob is None or exp.must or prob["fill"] is None:
         return exp
     measure = bool(kw["measure"])
-    finite = _finite(prob["a1"]) and _finite(prob["a2"]) and _finite(prob["fill"])
+    # the fill value extends the input only with boundary='fill'
+    finite = _finite(prob["a1"]) and _finite(prob["a2"]) and (
+        kw["boundary"] != "fill" or _finite(prob["fill"]))
 
     def result_check(got):
         res, follow = got

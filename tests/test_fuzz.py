@@ -87,3 +87,16 @@ def test_oracle_uint64_kernel_beyond_int64_in_either_byte_order(order):
     case = fz.Case("convolve", (in1, kernel),
                    dict(mode="valid", axes=(2, 1), method="separable"))
     assert fz.check(case) == []
+
+
+def test_oracle_unused_infinite_fill_does_not_forbid_fft():
+    # with boundary='wrap' the fill value extends nothing: finite inputs may be
+    # measured (and chosen) by FFT; the infinite fill with boundary='fill' may not
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((40, 40)), rng.standard_normal((9, 9))
+    case = fz.Case("choose_conv_method", (a, b),
+                   dict(mode="valid", boundary="wrap", fillvalue=np.inf, measure=True))
+    assert fz.check(case) == []
+    case = fz.Case("choose_conv_method", (a, b),
+                   dict(mode="same", boundary="fill", fillvalue=np.inf, measure=True))
+    assert fz.check(case) == []
