@@ -926,7 +926,8 @@ def _separable_rule(prob, exp):
     elif prob["rd"].kind in "biu":
         # integer kernels are factored in integers; values beyond int64 (uint64)
         # wrap modulo 2**64, where an outer product may or may not be seen
-        if kernel.dtype == np.uint64 and np.any(kernel > np.iinfo(np.int64).max):
+        if kernel.dtype.kind == "u" and kernel.dtype.itemsize == 8 and np.any(
+                kernel > np.iinfo(np.int64).max):  # '>u8' too: not == np.uint64
             exp.allow(VE, ["in2", "method"], "separable: uint64 kernel beyond int64")
         elif not _exact_rank_at_most_1(kernel):
             exp.refuse(VE, ["in2", "method"], "separable: integer kernel of rank > 1")
@@ -993,7 +994,9 @@ def expect_choose(case):
     if prob is None or exp.must or prob["fill"] is None:
         return exp
     measure = bool(kw["measure"])
-    finite = _finite(prob["a1"]) and _finite(prob["a2"]) and _finite(prob["fill"])
+    # the fill value extends the input only with boundary='fill'
+    finite = _finite(prob["a1"]) and _finite(prob["a2"]) and (
+        kw["boundary"] != "fill" or _finite(prob["fill"]))
 
     def result_check(got):
         res, follow = got

@@ -17,6 +17,7 @@ import faulthandler
 import os
 import warnings
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, Phase, given, note, seed, settings
 from hypothesis import strategies as st
@@ -73,3 +74,29 @@ def test_fuzz(function, data):
         faulthandler.cancel_dump_traceback_later()
     assert not failures, "\n".join(
         [f"{kind}: {detail}" for kind, detail in failures] + [f"case: {case.describe()}"])
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_oracle_uint64_kernel_beyond_int64_in_either_byte_order(order):
+    # a uint64 kernel of rank 1 modulo 2**64 (as int64: [-2, 1, 3] x [2, -4]) is
+    # separable in the result's arithmetic: the oracle allows the result for
+    # either byte order, and the result is the direct one
+    kernel = np.array([[-4, 8], [-2, 4], [6, -12]], np.int64).view(np.uint64)
+    kernel = kernel.astype(kernel.dtype.newbyteorder(order))[None]
+    in1 = np.arange(24, dtype=np.uint8).reshape(1, 4, 6)
+    case = fz.Case("convolve", (in1, kernel),
+                   dict(mode="valid", axes=(2, 1), method="separable"))
+    assert fz.check(case) == []
+
+
+def test_oracle_unused_infinite_fill_does_not_forbid_fft():
+    # with boundary='wrap' the fill value extends nothing: finite inputs may be
+    # measured (and chosen) by FFT; the infinite fill with boundary='fill' may not
+    rng = np.random.default_rng(3)
+    a, b = rng.standard_normal((40, 40)), rng.standard_normal((9, 9))
+    case = fz.Case("choose_conv_method", (a, b),
+                   dict(mode="valid", boundary="wrap", fillvalue=np.inf, measure=True))
+    assert fz.check(case) == []
+    case = fz.Case("choose_conv_method", (a, b),
+                   dict(mode="same", boundary="fill", fillvalue=np.inf, measure=True))
+    assert fz.check(case) == []

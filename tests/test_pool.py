@@ -254,6 +254,44 @@ def test_big_endian_inputs(op, dtype, rng):
     assert got.dtype.isnative
 
 
+@pytest.mark.parametrize("dtype", ["complex64", "complex128"])
+def test_complex_infinities_part_by_part(dtype):
+    # warnings are errors here: none for inf or inf - inf
+    big = np.finfo(np.dtype(dtype).char.lower()).max
+    x = np.array([np.inf + 1j, 3 - 2j, 1 + 1j, 5 + 3j, -np.inf + 2j, 1 + 0j], dtype)
+    # the mean divides each part by the count: (inf + 1j) / 2 is inf + 0.5j
+    got = fastconv.pool(x, 2, op="mean")
+    np.testing.assert_array_equal(got, np.array([np.inf - 0.5j, 3 + 2j, -np.inf + 1j], dtype))
+    got = fastconv.adaptive_pool(x, 3, op="mean")
+    np.testing.assert_array_equal(got, np.array([np.inf - 0.5j, 3 + 2j, -np.inf + 1j], dtype))
+    # weighted: inf and -inf in one window are NaN
+    got = fastconv.pool(np.array([[np.inf, -big], [-np.inf, 1.0]], dtype), 2, op="weighted",
+                        weights=[[1.0, 2.0], [1.0, 1.0]])
+    assert np.isnan(got.real).all()
+    # lp: |x|**p overflows; the window with an infinity elsewhere must not stop
+    # the rescaled redo of the finite window: ||(big, 0)|| is big
+    x = np.array([big + 0j, 0j, np.inf + 0j, 1 + 0j], dtype)
+    for p in (2, 2.5, 4):
+        got = fastconv.pool(x, 2, op="lp", p=p)
+        np.testing.assert_allclose(got, [big, np.inf], rtol=1e-6)
+
+
+@pytest.mark.parametrize("op", ["sum", "mean", "lp", "weighted"])
+def test_float16_result_beyond_max_is_inf_silently(op):
+    # computed in float32, rounded to float16 once: beyond 65504 it is inf,
+    # without an overflow warning (warnings are errors here)
+    x = np.array([[60000.0, 60000.0], [60000.0, -60000.0]], np.float16)
+    kw = dict(p=0.5) if op == "lp" else dict(weights=[3.0, -1.0]) if op == "weighted" else {}
+    got = fastconv.pool(x, 2, op=op, axes=1, **kw)
+    assert got.dtype == np.float16
+    exp = {"sum": [np.inf, 0], "mean": [60000, 0], "lp": [np.inf, np.inf],
+           "weighted": [60000, np.inf]}[op]
+    np.testing.assert_array_equal(got, np.array(exp, np.float16).reshape(2, 1))
+    if op != "weighted":
+        got = fastconv.adaptive_pool(x, 1, op=op, axes=1, **kw)
+        np.testing.assert_array_equal(got, np.array(exp, np.float16).reshape(2, 1))
+
+
 def test_dtype_table():
     cases = {
         ("max", "int8"): "int8",

@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .._kernels import _direct
+from .problem import cast_result
 
 __all__ = ["AxisWindows", "adaptive_windows", "pool_result_dtype", "regular_windows", "run",
            "window_weight_sums"]
@@ -84,9 +85,9 @@ def _kernel_view(arr, op):
         if dt == np.bool_:
             return np.require(arr, None, ("C", "A")).view(np.uint8), lambda r: r.view(np.bool_)
         if dt == np.float16:
-            return np.require(arr, np.float32, ("C", "A")), lambda r: r.astype(np.float16)
+            return np.require(arr, np.float32, ("C", "A")), lambda r: cast_result(r, dt)
         # (require, not ascontiguousarray: a misaligned contiguous array is copied too)
-        return np.require(arr, dt.newbyteorder("="), ("C", "A")), lambda r: r
+        return np.require(arr, dt, ("C", "A")), lambda r: r
     raise AssertionError(op)
 
 
@@ -170,7 +171,7 @@ def _sum_input(arr, result_dtype):
         pairs = work.view(real).reshape(work.shape + (2,))
         return pairs, (lambda r: np.ascontiguousarray(r).view(result_dtype)[..., 0])
     if result_dtype == np.float16:
-        return np.require(arr, np.float32, ("C", "A")), (lambda r: r.astype(np.float16))
+        return np.require(arr, np.float32, ("C", "A")), (lambda r: cast_result(r, result_dtype))
     return np.require(arr, result_dtype.newbyteorder("="), ("C", "A")), (lambda r: r)
 
 
@@ -221,7 +222,12 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
         # Counts are small integers, exact in any float type: divide in the
         # result's precision instead of upcasting the whole result.
         div = div.astype(total.real.dtype if total.dtype.kind == "c" else total.dtype)
-        return (total / div).astype(result_dtype, copy=False)
+        if total.dtype.kind == "c":
+            # part by part: a complex division by (count + 0j) turns an
+            # infinite part into NaN
+            pairs = np.ascontiguousarray(total).view(div.dtype).reshape(total.shape + (2,))
+            return (pairs / div[..., np.newaxis]).view(result_dtype)[..., 0]
+        return cast_result(total / div, result_dtype)
 
     if op == "lp":
         real = np.dtype(np.float32 if result_dtype in (np.float32, np.float16) else np.float64)
@@ -238,12 +244,14 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
 
         root = lp_of(mag)
         # Where |x|**p overflowed although the result may be representable,
-        # redo those windows on |x| / max|x| and scale back.
-        if np.isinf(root).any() and 0 < (largest := float(np.max(mag))) < math.inf:
+        # redo those windows on |x| / max|x| (the largest finite |x|: an
+        # infinite one elsewhere keeps its own windows infinite) and scale back.
+        if np.isinf(root).any() and 0 < (largest := float(np.max(
+                mag, where=np.isfinite(mag), initial=0.0))) < math.inf:
             with np.errstate(over="ignore"):
                 rescaled = lp_of(mag / real.type(largest)) * real.type(largest)
             root = np.where(np.isinf(root), rescaled, root)
-        return root.astype(result_dtype, copy=False)
+        return cast_result(root, result_dtype)
 
     # weighted average over the input elements of each window
     if result_dtype.kind == "c":
@@ -264,7 +272,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             csum = np.concatenate([[0.0], np.cumsum(w)])
             norms.append(csum[pl.ends - pl.origin] - csum[pl.starts - pl.origin])
         div = _separable_divisor(plans, axes, ndim, norms)
-        return (total / div).astype(result_dtype, copy=False)
+        return cast_result(total / div, result_dtype)
     # the weights as the kernels multiply by them, so that the divisor is
     # their sum over each window and a constant input is returned unchanged
     w = np.asarray(weights).astype(real)
@@ -277,7 +285,7 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
     shape = [1] * ndim
     for ax, pl in zip(axes, plans):
         shape[ax] = pl.Lout
-    return (total / div.reshape(shape)).astype(result_dtype, copy=False)
+    return cast_result(total / div.reshape(shape), result_dtype)
 
 
 def window_weight_sums(w, plans):
@@ -359,7 +367,8 @@ def _weighted_windows(arr, axes, plans, w, nthreads):
                                  lead + list(sub.shape), m, [0] * len(lead) + starts, xs,
                                  x_off, no_kernel_offset, _direct.BOUNDARY_CODES["fill"], 0.0,
                                  nthreads)
-        total += part
+        with np.errstate(invalid="ignore", over="ignore"):  # inf - inf, as in the kernels
+            total += part
     total = total.reshape(tuple(batch_shape) + tuple(pl.Lout for pl in plans))
     order = batch_axes + list(axes)
     return total.transpose([order.index(a) for a in range(ndim)])
