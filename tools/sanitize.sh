@@ -8,8 +8,9 @@
 # Environment:
 #   PYTHON                  interpreter with numpy, scipy, pytest, hypothesis
 #                           (default: python)
-#   FASTCONV_SANITIZE_DIR   work folder, reused by later runs (default:
-#                           ${TMPDIR:-/tmp}/fastconv-sanitize)
+#   FASTCONV_SANITIZE_DIR   work folder, reused by later runs (default: one
+#                           per checkout, ${TMPDIR:-/tmp}/fastconv-sanitize-<hash
+#                           of the checkout's path>)
 #   CC                      compiler (gcc; its libasan is preloaded)
 #
 # How it works, and why:
@@ -30,10 +31,17 @@
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-work="${FASTCONV_SANITIZE_DIR:-${TMPDIR:-/tmp}/fastconv-sanitize}"
+checkout_id="$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
+work="${FASTCONV_SANITIZE_DIR:-${TMPDIR:-/tmp}/fastconv-sanitize-$checkout_id}"
 python="${PYTHON:-python}"
 cc="${CC:-gcc}"
 mkdir -p "$work"
+# Two runs sharing a work folder would rebuild each other's files: the
+# second waits for the first.
+exec 9> "$work/.lock"
+if command -v flock > /dev/null; then
+    flock 9
+fi
 
 echo "::: sanitizer build (ASan + UBSan) in $work"
 rm -rf "$work/wheel"
