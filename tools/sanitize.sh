@@ -97,14 +97,14 @@ if [ "$#" -gt 0 ]; then
 else
     # Every kernel and every method: direct (every dtype and boundary, every
     # SIMD level), separable, fft, im2col, pooling (every op, indices),
-    # adaptive pooling, threads. Left out: the reference implementations'
-    # own tests, docstrings, installation checks and the Hypothesis
-    # properties, which reach no kernel code the files below do not.
+    # adaptive pooling, threads, validation. Left out: the reference
+    # implementations' own tests, docstrings, installation checks, the
+    # method chooser's timings and the Hypothesis properties, which reach no
+    # kernel code the files below do not. About 4 minutes on 2 busy cores.
     selection=(
         "$tests/test_convolve.py" "$tests/test_simd_levels.py" "$tests/test_separable.py"
         "$tests/test_fft.py" "$tests/test_im2col.py" "$tests/test_pool.py"
         "$tests/test_adaptive_pool.py" "$tests/test_threads.py" "$tests/test_validation.py"
-        "$tests/test_choose.py"
     )
 fi
 echo "::: tests under ASan + UBSan"
