@@ -88,10 +88,12 @@ def _init_simd_from_environment():
     try:
         set_simd_level(name)
     except ValueError:
+        required = simd_required_features()
+        why = (f"this CPU lacks some of {', '.join(required[name])}" if name in required
+               else "no such level")
         warnings.warn(
-            f"FASTCONV_SIMD={name!r} is not a SIMD level this build and CPU support; "
-            f"valid names here: {', '.join(simd_supported_levels())} (of those compiled in: "
-            f"{', '.join(simd_required_features())}); using {simd_level()!r}",
+            f"FASTCONV_SIMD={name!r} ignored ({why}); valid names here: "
+            f"{', '.join(simd_supported_levels())}; using {simd_level()!r}",
             RuntimeWarning, stacklevel=2)
 
 # Boundary codes shared with fastconv._convolve and fastconv._im2col.
