@@ -100,3 +100,18 @@ def test_oracle_unused_infinite_fill_does_not_forbid_fft():
     case = fz.Case("choose_conv_method", (a, b),
                    dict(mode="same", boundary="fill", fillvalue=np.inf, measure=True))
     assert fz.check(case) == []
+
+
+def test_oracle_normwise_scale_includes_outputs_beyond_the_range():
+    # fft's documented error is relative to the largest output magnitude: an
+    # output whose window reaches float32's limit (not compared itself) sets
+    # the scale of the others, which may then be off by far more than their own
+    ref = np.array([-1.35 + 1.26j, 2.9e38, 1.0], np.complex64)
+    got = np.array([0, 2.9e38, 1.0], np.complex64)
+    bound = np.array([3.0, 3e38, 1.0])
+    fz.compare_floats(got, ref, bound, np.dtype(np.complex64), True)
+    with pytest.raises(AssertionError, match="differ"):
+        fz.compare_floats(got, ref, bound, np.dtype(np.complex64), False)
+    # within the range the scale is the largest bound, as before
+    with pytest.raises(AssertionError, match="differ"):
+        fz.compare_floats(got, ref, np.array([3.0, 3.0, 1.0]), np.dtype(np.complex64), True)

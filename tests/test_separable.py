@@ -277,6 +277,27 @@ def test_infinite_fill_through_passes_without_warning(dtype):
     assert not np.isfinite(got[0]).any() and not np.isfinite(got[:, 0]).any()
 
 
+@pytest.mark.parametrize("dtype", ["float64", "complex128"])
+def test_kernel_taps_near_the_float64_limit(dtype):
+    # the kernel's norm overflows float64: it is factored scaled by its largest
+    # tap (no overflow warning; warnings are errors here), each factor taking a
+    # share of the scale
+    x = np.zeros((4, 4), dtype)
+    x[1, 1] = 1e-300
+    k = np.outer([0.5, 1.0, -0.75], [1.5e308, -1e308]).astype(dtype)
+    from fastconv._methods.separable import low_rank_terms
+
+    got = fastconv.convolve(x, k, method="separable")
+    np.testing.assert_allclose(got, fastconv.convolve(x, k, method="direct"), rtol=1e-14)
+    terms = low_rank_terms(k)
+    assert len(terms) == 1
+    assert all(np.isfinite(f).all() and np.abs(f).max() < 1e155 for f in terms[0])
+    # of rank 2: refused, not taken for an outer product of infinite norms
+    with pytest.raises(ValueError, match="separable"):
+        fastconv.convolve(x, np.array([[1e308, 1e308], [1e308, -1e308]], dtype),
+                          method="separable")
+
+
 @pytest.mark.parametrize("boundary", BOUNDARIES)
 @pytest.mark.parametrize("shape,klens", [((5, 7), (3, 4)), ((2, 3), (6, 5)), ((3, 4, 2), (2, 5, 3))])
 def test_constant_input_gives_constant_output(boundary, shape, klens, rng):

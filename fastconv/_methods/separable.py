@@ -118,6 +118,24 @@ def _float_factors(kernel, tol):
     return vectors
 
 
+def _scaled(work):
+    """`work` divided by its largest real or imaginary part, and that divisor.
+
+    Norms and SVDs of taps near the float64 limit overflow; the factors of
+    the scaled kernel do not. 1 for a zero kernel.
+    """
+    peak = float(np.max(np.abs(work.real)))
+    if work.dtype.kind == "c":
+        peak = max(peak, float(np.max(np.abs(work.imag))))
+    return (work, 1.0) if peak == 0 else (work / peak, peak)
+
+
+def _unscaled(terms, peak):
+    """Terms of the kernel `_scaled` divided by `peak`: each factor takes an
+    equal share of it, so that no factor overflows where the taps do not."""
+    return [[f * peak ** (1.0 / len(term)) for f in term] for term in terms]
+
+
 def separable_factors(kernel, dtype=None):
     """1-D factors whose outer product is `kernel`, or None when it has rank > 1.
 
@@ -139,7 +157,12 @@ def separable_factors(kernel, dtype=None):
         if kernel.dtype.kind not in "biu":
             return None
         return _integer_factors(kernel)
-    return _float_factors(kernel, _tolerance(kernel, dtype))
+    work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
+    if not np.all(np.isfinite(work)):
+        return None
+    work, peak = _scaled(work)
+    factors = _float_factors(work, _tolerance(kernel, dtype))
+    return None if factors is None else _unscaled([factors], peak)[0]
 
 
 def _tolerance(kernel, dtype):
@@ -214,12 +237,13 @@ def low_rank_terms(kernel, dtype=None, decompose=True, max_terms=None):
     work = kernel.astype(np.complex128 if kernel.dtype.kind == "c" else np.float64)
     if not np.all(np.isfinite(work)):
         return None
+    work, peak = _scaled(work)
     tol = _tolerance(kernel, dtype)
     factors = _cross_factors(work, tol)
     if factors is None and decompose:
         factors = _float_factors(work, tol)
     if factors is not None:
-        return [[f if work.dtype.kind == "c" else f.real for f in factors]]
+        return _unscaled([[f if work.dtype.kind == "c" else f.real for f in factors]], peak)
     taps, pass_taps = kernel.size, sum(kernel.shape)
     max_terms = min((taps - 1) // pass_taps,
                     max_terms if max_terms is not None else taps)
@@ -233,7 +257,7 @@ def low_rank_terms(kernel, dtype=None, decompose=True, max_terms=None):
         return None
     if work.dtype.kind != "c":
         terms = [[f.real for f in term] for term in terms]
-    return terms
+    return _unscaled(terms, peak)
 
 
 def worth_trying(in2, conv_axes, batch_axes):
