@@ -51,6 +51,9 @@ def main(argv=None):
     ap.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     ap.add_argument("--json", help="also save the results to this JSON file")
     args = ap.parse_args(argv)
+    # SciPy's FFTs on fastconv's thread count, for the whole run
+    workers_context = scipy.fft.set_workers(args.workers)
+    workers_context.__enter__()
 
     load_start = loadavg()
     print(f"fastconv {fastconv.__version__}, scipy {scipy.__version__}, "

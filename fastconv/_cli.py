@@ -1,6 +1,6 @@
 """Command line entry point, installed as the ``fastconv`` console script.
 
-    fastconv demo      configuration, a check against SciPy, a timing table
+    fastconv demo      configuration, a check against the definition, a timing table
     fastconv config    the build and runtime configuration (show_config)
     fastconv --version
 """

@@ -9,6 +9,7 @@ the other suites do.
 """
 
 import numpy as np
+import scipy.fft
 import scipy.signal
 
 import fastconv
@@ -29,7 +30,13 @@ class FFTConvolve:
     params = (list(CASES), ["fastconv fft", "scipy"])
     param_names = ["case", "peer"]
 
+    def teardown(self, case, peer):
+        self._workers.__exit__(None, None, None)
+
     def setup(self, case, peer):
+        # SciPy's FFTs on fastconv's default thread count (undone in teardown)
+        self._workers = scipy.fft.set_workers(fastconv.get_workers())
+        self._workers.__enter__()
         shape, kshape, dtype, mode, scipy_name = CASES[case]
         rng = np.random.default_rng(7)
         x = rng.standard_normal(shape).astype(dtype)
