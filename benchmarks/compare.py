@@ -41,6 +41,7 @@ sys.path[:] = [p for p in sys.path
 
 import numpy as np  # noqa: E402
 import scipy  # noqa: E402
+import scipy.fft  # noqa: E402
 import scipy.signal  # noqa: E402
 
 import fastconv  # noqa: E402
@@ -183,6 +184,9 @@ def main(argv=None):
     ap.add_argument("--case", action="append", choices=list(CASES),
                     help="run only this case (repeatable)")
     args = ap.parse_args(argv)
+    # SciPy's FFTs ('auto' may pick them) on fastconv's default thread count
+    workers_context = scipy.fft.set_workers(fastconv.get_workers())
+    workers_context.__enter__()
     rounds = args.rounds or (3 if args.quick else 11)
     slow_rounds = 1 if args.quick else 3
     budget = 2.0 if args.quick else 10.0  # s per peer before it gets fewer rounds
