@@ -77,7 +77,7 @@ import scipy  # noqa: E402
 import fastconv  # noqa: E402
 from benchmarks.common import (calls_per_sample, interleaved_samples,  # noqa: E402
                                loadavg, max_rel_error, n_cpus, print_config,
-                               report_wrong_outputs, save_run, time_calls,
+                               report_wrong_outputs, save_run, seconds_per_call,
                                warm_up)
 from benchmarks.small import (CASE_PEERS, MEMORY_PEERS, SMALL_CASES,  # noqa: E402
                               cv2, has_out, memory_data, memory_peers,
@@ -403,7 +403,7 @@ def main(argv=None):
                 print("WARNING: the machine is busy; timings will be noisy")
         except OSError:
             pass
-        empty = min(time_calls(lambda: None, 100_000) for _ in range(5))
+        empty = min(seconds_per_call(lambda: None, 100_000) for _ in range(5))
         print(f"median of {rounds} interleaved samples per peer, each a loop of N calls "
               f"(about {SAMPLE_S * 1e3:.0f} ms); ratio = peer time / fastconv time "
               f"(> 1: fastconv faster); calling an empty closure costs "

@@ -102,13 +102,13 @@ def calls_per_sample(fn, seconds=0.02):
     """
     number = 1
     while True:
-        t = time_calls(fn, number) * number
+        t = seconds_per_call(fn, number) * number
         if t >= seconds / 5:
             return max(1, math.ceil(number * seconds / t))
         number *= 2
 
 
-def time_calls(fn, number):
+def seconds_per_call(fn, number):
     """Seconds per call of `fn`, over one loop of `number` calls."""
     t0 = time.perf_counter()
     for _ in range(number):
@@ -129,7 +129,7 @@ def interleaved_samples(calls, numbers, rounds):
     for r in range(rounds if names else 0):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
-            samples[name].append(time_calls(calls[name], numbers[name]))
+            samples[name].append(seconds_per_call(calls[name], numbers[name]))
     return samples
 
 
