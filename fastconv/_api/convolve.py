@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from .._kernels._calls import bounds_overlap
 from .._methods import direct
 from .._methods import run as run_method
 from .._normal.conv import (call_key, check_out, conv_problem, is_problem,
@@ -43,7 +44,7 @@ def _conv(in1, in2, mode, method, axes, boundary, fillvalue, workers, out, is_co
         return out
     if out is not None:
         check_out(out, p.out_shape, p.result_dtype)
-        if np.may_share_memory(out, p.in1) or np.may_share_memory(out, p.in2):
+        if bounds_overlap(out, p.in1) or bounds_overlap(out, p.in2):
             np.copyto(out, _conv_problem(p, method, None, None), casting="unsafe")
             return out
     return _conv_problem(p, method, key, out)
