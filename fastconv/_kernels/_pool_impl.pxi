@@ -499,6 +499,18 @@ _TYPE_CODES = {('f', 4): 0, ('f', 8): 1, ('i', 1): 2, ('u', 1): 3, ('i', 2): 4, 
                ('i', 4): 6, ('u', 4): 7, ('i', 8): 8, ('u', 8): 9}
 
 
+# The same codes by NumPy type number (several numbers share one C type,
+# e.g. long and long long): one dict lookup on the small-call road.
+_CODES_BY_NUM = {np.dtype(c).num: _TYPE_CODES[np.dtype(c).kind, np.dtype(c).itemsize]
+                 for c in np.typecodes["AllInteger"] + "fd"
+                 if (np.dtype(c).kind, np.dtype(c).itemsize) in _TYPE_CODES}
+
+
+cdef int _type_code(int tnum):
+    """`_TYPE_CODES`'s code of NumPy type number `tnum`, or -1."""
+    return _CODES_BY_NUM.get(tnum, -1)
+
+
 cdef void _blocks2d_any(int code, const void *sp, void *dp, Py_ssize_t outer, Py_ssize_t H,
                         Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int opc, void *ws,
                         Py_ssize_t ws_stride, int nthreads) noexcept nogil:
@@ -542,25 +554,27 @@ def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
     typed memoryviews, one malloc'd workspace): this is the road of small
     pooling calls, where such per-call costs would dominate.
     """
-    cdef int opc, code
-    cdef Py_ssize_t ws_stride
+    cdef int opc, code, tnum = cnp.PyArray_TYPE(src)
+    cdef Py_ssize_t ws_stride, itemsize = cnp.PyArray_ITEMSIZE(src)
     cdef void *ws = NULL
     cdef const void *sp = cnp.PyArray_DATA(src)
     cdef void *dp = cnp.PyArray_DATA(dst)
-    dtype = src.dtype
-    if not (src.flags.c_contiguous and dst.flags.c_contiguous and dst.dtype == dtype
-            and dtype.isnative and op in ('max', 'min', 'sum') and kh >= 1 and kw >= 1
-            and dst.size == outer * (H // kh) * (W // kw)):
+    # the array structs read directly: attribute lookups (flags, dtype)
+    # would cost more than pooling a small map
+    opc = OP_MAX if op == 'max' else OP_MIN if op == 'min' else OP_SUM if op == 'sum' else -1
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_IS_C_CONTIGUOUS(dst)
+            and cnp.PyArray_TYPE(dst) == tnum and cnp.PyArray_ISNOTSWAPPED(src)
+            and cnp.PyArray_ISNOTSWAPPED(dst) and opc >= 0 and kh >= 1 and kw >= 1
+            and cnp.PyArray_SIZE(dst) == outer * (H // kh) * (W // kw)):
         raise ValueError("blocks2d: malformed problem")
-    code = _TYPE_CODES.get((dtype.kind, dtype.itemsize), -1)
+    code = _type_code(tnum)
     if code < 0:
-        raise TypeError(f"blocks2d: unsupported dtype {dtype}")
-    if dst.size == 0:
+        raise TypeError(f"blocks2d: unsupported dtype {src.dtype}")
+    if cnp.PyArray_SIZE(dst) == 0:
         return dst
-    opc = OPS[op]
-    nthreads = <int>max(1, min(nthreads, src.size // 65536))
+    nthreads = <int>max(1, min(nthreads, cnp.PyArray_SIZE(src) // 65536))
     ws_stride = W + 64
-    ws = malloc(ws_stride * nthreads * dtype.itemsize)
+    ws = malloc(ws_stride * nthreads * itemsize)
     if ws == NULL:
         raise MemoryError()
     with nogil:

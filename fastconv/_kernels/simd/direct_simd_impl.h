@@ -213,6 +213,62 @@ FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
 }
 #endif
 
+/* One output row from one input row (a kernel of a single row and plane:
+   1-D signals, row differences such as [1, -1], the passes of separable
+   kernels): a plain loop over column blocks, free of the row-block
+   machinery, whose per-row dispatch costs more than such rows' few
+   multiply-adds. The same operations in the same order as fc_block, so the
+   results are identical. */
+static inline __attribute__((always_inline)) void
+FC_FN(fc_line)(FC_T *out, const FC_T *in, const FC_T *w, const int kb, ptrdiff_t width)
+{
+    const ptrdiff_t block = FC_CBLOCKS * FC_NL;
+    ptrdiff_t j = 0;
+    for (; j + block <= width; j += block) {
+        FC_VT acc[FC_CBLOCKS];
+        for (int c = 0; c < FC_CBLOCKS; ++c)
+            acc[c] = (FC_VT){0};
+        for (int b = 0; b < kb; ++b) {
+            const FC_VT wv = w[b] - (FC_VT){0};
+            for (int c = 0; c < FC_CBLOCKS; ++c)
+                acc[c] += wv * *(const FC_VTU *)(in + j + b + c * FC_NL);
+        }
+        for (int c = 0; c < FC_CBLOCKS; ++c)
+            *(FC_VTU *)(out + j + c * FC_NL) = acc[c];
+    }
+    for (;;) {
+        if (j >= width)
+            break;
+        /* the last partial vector overlaps the previous one (see fc_row_loop) */
+        if (j + FC_NL > width)
+            j = width - FC_NL;
+        FC_VT acc = (FC_VT){0};
+        for (int b = 0; b < kb; ++b)
+            acc += (w[b] - (FC_VT){0}) * *(const FC_VTU *)(in + j + b);
+        *(FC_VTU *)(out + j) = acc;
+        j += FC_NL;
+    }
+}
+
+static void
+FC_FN(fc_lines)(FC_T **out_rows, int nrows, FC_T **in_rows, const int kb, const FC_T *w,
+                ptrdiff_t width)
+{
+    switch (kb) {
+#define FC_LINE_CASE(K)                                                        \
+    case K:                                                                    \
+        for (int o = 0; o < nrows; ++o)                                        \
+            FC_FN(fc_line)(out_rows[o], in_rows[o], w, K, width);              \
+        break;
+    FC_LINE_CASE(1) FC_LINE_CASE(2) FC_LINE_CASE(3) FC_LINE_CASE(5) FC_LINE_CASE(7)
+#undef FC_LINE_CASE
+    default:
+        for (int o = 0; o < nrows; ++o)
+            FC_FN(fc_line)(out_rows[o], in_rows[o], w, kb, width);
+        break;
+    }
+}
+
 /* The whole row for one tap-column count; `kb` is a compile-time constant
    when the caller below passes a literal, so the tap loops unroll fully. */
 static inline __attribute__((always_inline)) void
@@ -241,6 +297,10 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
 #else
         FC_FN(fc_scalar)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width);
 #endif
+        return;
+    }
+    if (ka == 1 && nplanes == 1 && kb <= 16) {
+        FC_FN(fc_lines)(out_rows, nrows, in_rows, kb, w, width);
         return;
     }
     /* Small kernels are the common case and the most loop-overhead bound:
