@@ -16,16 +16,25 @@ import pytest
 import scipy.signal
 
 import fastconv
-from _helpers import import_torch, make_array
+import fastconv.nn
+from _helpers import LAYOUTS, import_torch, make_array, with_layout
 from _nn_reference import (
+    NN_DTYPES,
     NP_PAD_MODE,
     PADDING_MODES,
     assert_nn_close,
     conv_bound,
     conv_output_shape,
     conv_reference,
+    expected_error,
     normalize_padding,
 )
+from _pool_reference import Failures
+
+METHODS = tuple(fastconv.nn.METHODS)
+conv, conv1d, conv2d, conv3d = (fastconv.nn.conv, fastconv.nn.conv1d, fastconv.nn.conv2d,
+                                fastconv.nn.conv3d)
+choose_method = fastconv.nn.choose_method
 
 
 def torch_conv(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -231,3 +240,628 @@ def test_reference_4d_is_a_sum_of_3d_layers(rng):
         exp = sum(torch_conv(xp[:, :, i * 2 + t * 2], w[:, :, t], stride=(1, 1, 2),
                              padding=pads[1:], groups=2) for t in range(3))
         np.testing.assert_allclose(got[:, :, i], exp, rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- helpers
+# methods whose rounding errors spread over the output (transforms): their tolerance
+# scales with the largest sum |x||w| of the output, and is 10x the direct method's
+TRANSFORM_TOLERANCE = dict(rtol_factor=10.0, normwise=True)
+METHOD_TOLERANCE = {"winograd": TRANSFORM_TOLERANCE, "fft": TRANSFORM_TOLERANCE}
+LAYER_KEYS = ("stride", "padding", "dilation", "groups", "padding_mode")
+
+
+def _copy(a):
+    return None if a is None else np.array(a, copy=True)
+
+
+def check(x, w, b=None, method="auto", **kw):
+    """conv(x, w, b, method=method, **kw) == conv_reference (values, dtype, shape) and
+    its inputs unchanged; returns the result."""
+    before = [_copy(a) for a in (x, w, b)]
+    got = conv(x, w, b, method=method, **kw)
+    layer = {k: v for k, v in kw.items() if k in LAYER_KEYS}
+    exp = conv_reference(x, w, b, **layer)
+    msg = f"x {np.shape(x)} w {np.shape(w)} bias {b is not None} method={method} {kw}"
+    used = choose_method(x, w, b, **layer) if method == "auto" else method
+    assert_nn_close(got, exp, conv_bound(x, w, b, **layer), err_msg=msg,
+                    **METHOD_TOLERANCE.get(used, {}))
+    for a, a0 in zip((x, w, b), before):
+        if a0 is not None:
+            np.testing.assert_array_equal(np.asarray(a), a0, strict=True,
+                                          err_msg="an input was modified " + msg)
+    return got
+
+
+def check_or_raises(x, w, b=None, **kw):
+    """check(), or the ValueError expected_error predicts (a kernel longer than the
+    padded input, a reflect/circular padding longer than its axis)."""
+    layer = {k: v for k, v in kw.items() if k in LAYER_KEYS}
+    err = expected_error(np.shape(x), np.shape(w), **layer)
+    if err is None:
+        return check(x, w, b, **kw)
+    with pytest.raises(ValueError, match=err):
+        conv(x, w, b, **kw)
+    return None
+
+
+def layer_arrays(rng, x_shape, w_shape, dtype="float64", bias=True, kind="small"):
+    x = make_array(rng, x_shape, dtype, kind)
+    w = make_array(rng, w_shape, dtype, kind)
+    b = make_array(rng, (w_shape[0],), dtype, kind) if bias else None
+    return x, w, b
+
+
+def run_grid(rng, n_shapes, k_shapes, strides, dilations, paddings, channel_sets,
+             padding_mode, dtype="float64"):
+    """check_or_raises over the product of the arguments; channel_sets holds
+    (C_in, C_out, groups) triples (a bias with every grouped set)."""
+    fails = Failures()
+    count = 0
+    for n, k, (c_in, c_out, groups) in itertools.product(n_shapes, k_shapes, channel_sets):
+        x, w, b = layer_arrays(rng, (2, c_in) + n, (c_out, c_in // groups) + k, dtype,
+                               bias=groups > 1)
+        for s, d, p in itertools.product(strides, dilations, paddings):
+            fails.run(check_or_raises, x, w, b, stride=s, padding=p, dilation=d,
+                      groups=groups, padding_mode=padding_mode)
+            count += 1
+    fails.check()
+    return count
+
+
+# ----------------------------------------------------------------------------- grids
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_grid_1d(padding_mode, rng):
+    """Every stride/dilation/padding form on short signals: kernels longer than the
+    (padded) input, even kernels, strides longer than the kernel, 'same' with stride > 1."""
+    run_grid(rng, [(1,), (4,), (7,)], [(1,), (2,), (3,), (5,)], [1, 2, 3], [1, 2],
+             [0, 1, 3, (2,), [(0, 2)], ((3, 1),), "valid", "same"],
+             [(1, 1, 1), (4, 6, 2), (2, 4, 2)], padding_mode)
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_grid_2d(padding_mode, rng):
+    run_grid(rng, [(5, 6), (2, 3)], [(1, 1), (3, 3), (2, 3), (4, 1)],
+             [1, (2, 1), 3], [1, (1, 2)],
+             [0, 2, (1, 0), ((0, 2), (1, 1)), "valid", "same"],
+             [(2, 2, 1), (3, 3, 3), (4, 6, 2)], padding_mode)
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_grid_3d(padding_mode, rng):
+    run_grid(rng, [(3, 4, 5)], [(1, 1, 1), (2, 3, 1), (3, 3, 3)], [1, (1, 2, 3)],
+             [1, (2, 1, 1)], [0, 1, ((1, 0), (0, 2), (1, 1)), "same"],
+             [(2, 2, 1), (2, 2, 2), (2, 4, 2)], padding_mode)
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_4d(padding_mode, rng):
+    """Four spatial axes (no torch function has them)."""
+    x, w, b = layer_arrays(rng, (2, 2, 3, 4, 3, 4), (2, 1, 2, 1, 2, 3))
+    check(x, w, b, stride=(1, 2, 1, 1), padding=((1, 0), 0, (0, 1), 1),
+          dilation=(1, 1, 2, 1), groups=2, padding_mode=padding_mode)
+    check(x[0], w, None, padding="same", stride=2, padding_mode=padding_mode)
+
+
+@pytest.mark.parametrize("nsp", [1, 2, 3])
+def test_same_padding_output_length(nsp, rng):
+    """'same' gives ceil(n / stride) outputs for every stride, dilation, even kernel."""
+    for n, k, s, d in itertools.product([1, 4, 5], [1, 2, 3, 4], [1, 2, 3], [1, 2]):
+        x, w, _ = layer_arrays(rng, (1, 2) + (n,) * nsp, (2, 2) + (k,) * nsp, bias=False)
+        got = check(x, w, stride=s, dilation=d, padding="same")
+        assert got.shape[2:] == (-(-n // s),) * nsp
+
+
+def test_unbatched_is_the_batched_first_image(rng):
+    for x_shape, w_shape, kw in REFERENCE_TORCH_CASES:
+        x, w, b = layer_arrays(rng, x_shape, w_shape)
+        if len(x_shape) == len(w_shape):
+            batched = conv(x, w, b, **kw)
+            single = check(x[-1], w, b, **kw)
+            assert single.shape == batched.shape[1:]
+            np.testing.assert_allclose(single, batched[-1], rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- dtypes
+@pytest.mark.parametrize("padding_mode", ["zeros", "reflect"])
+@pytest.mark.parametrize("unbatched", [False, True], ids=["batched", "unbatched"])
+@pytest.mark.parametrize("bias", [False, True], ids=["nobias", "bias"])
+@pytest.mark.parametrize("dtype", NN_DTYPES)
+def test_dtypes(dtype, bias, unbatched, padding_mode, rng):
+    """Result dtype = input dtype; integers exact modulo 2**bits (full-range values)."""
+    x, w, b = layer_arrays(rng, (2, 4, 6, 5), (6, 2, 3, 2), dtype, bias, kind="full")
+    if unbatched:
+        x = x[0]
+    got = check(x, w, b, stride=(2, 1), padding=1, groups=2, padding_mode=padding_mode)
+    assert got.dtype == np.dtype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "int32", "int64", "uint64"])
+def test_integers_wrap_1d(dtype, rng):
+    x, w, b = layer_arrays(rng, (1, 3, 9), (2, 3, 4), dtype, kind="full")
+    check(x, w, b, padding=2, padding_mode="circular", dilation=2)
+    check(x, w, b, stride=3, padding="same")
+
+
+def test_float16_is_accumulated_in_float32(rng):
+    """256 positive products per output: a float16 accumulator would be many float16
+    ulps off; float32 accumulation rounds to (one of) the nearest float16 values."""
+    x = rng.random((2, 16, 40)).astype(np.float16)
+    w = rng.random((8, 16, 16)).astype(np.float16)
+    got = conv(x, w)
+    assert got.dtype == np.float16
+    exact = conv_reference(x, w, exact=True)
+    ulp = np.spacing(exact.astype(np.float16)).astype(np.float64)
+    err = np.abs(got.astype(np.float64) - exact)
+    assert np.all(err <= 0.5 * ulp + 1e-4 * exact), float(np.max(err / ulp))
+
+
+def test_lists_and_numpy_integer_parameters(rng):
+    x, w, b = layer_arrays(rng, (2, 4, 6, 5), (6, 2, 3, 2))
+    kw = dict(stride=(2, 1), padding=1, groups=2)
+    exp = conv_reference(x, w, b, **kw)
+    assert_nn_close(conv(x.tolist(), w.tolist(), b.tolist(), **kw), exp)
+    got = conv(x, w, b, stride=[np.int64(2), np.int32(1)], padding=np.int64(1),
+               groups=np.int16(2), dilation=np.uint8(1))
+    assert_nn_close(got, exp)
+    assert_nn_close(conv(x, w, b, stride=(2, 1), padding=[[1, 1], [1, 1]], groups=2), exp)
+
+
+# ----------------------------------------------------------------------------- layouts
+@pytest.mark.parametrize("which", ["x", "weight", "bias", "all"])
+@pytest.mark.parametrize("layout, dtype", [
+    pytest.param(layout, dtype, id=f"{layout}-{dtype}")
+    for layout in LAYOUTS
+    # np.asarray of a list gives float64 / complex128 back, not the other dtypes
+    for dtype in (["float64", "complex128"] if layout == "list"
+                  else ["float64", "float32", "int16", "complex64"])
+])
+def test_layouts(dtype, layout, which, rng):
+    """Any memory layout of any operand."""
+    x, w, b = layer_arrays(rng, (2, 4, 7, 6), (4, 2, 3, 2), dtype)
+    arrays = {"x": x, "weight": w, "bias": b}
+    for name in arrays:
+        if which in (name, "all"):
+            arrays[name] = with_layout(arrays[name], layout)
+    got = check(arrays["x"], arrays["weight"], arrays["bias"], stride=(1, 2), padding=1,
+                dilation=(2, 1), groups=2, padding_mode="replicate")
+    assert got.dtype.newbyteorder("=") == np.dtype(dtype)
+
+
+def test_layouts_of_a_strided_window_and_a_broadcast_weight(rng):
+    """Zero strides (a broadcast weight) and overlapping rows (a sliding window view)."""
+    base = rng.standard_normal(60)
+    x = np.lib.stride_tricks.sliding_window_view(base, 12)[:48:4].reshape(1, 3, 4, 12)
+    assert np.shares_memory(x, base)
+    w = np.broadcast_to(rng.standard_normal((1, 1, 2, 3)), (2, 3, 2, 3))
+    check(x, w, padding=(0, 1), stride=(1, 2))
+
+
+# ----------------------------------------------------------------------------- methods
+# (x shape, weight shape, dtype, bias, kwargs): the shapes every method is tried on
+METHOD_CASES = [
+    pytest.param((2, 3, 10), (4, 3, 3), "float64", True, {}, id="1d"),
+    pytest.param((1, 4, 11), (2, 2, 4), "float32", False,
+                 dict(stride=2, dilation=2, padding=((1, 2),), groups=2), id="1d-strided"),
+    pytest.param((2, 5, 7), (3, 5, 1), "float32", True, {}, id="1d-k1"),
+    pytest.param((1, 2, 40), (2, 2, 17), "float64", True, dict(padding=8), id="1d-longkernel"),
+    pytest.param((2, 4, 8, 8), (5, 4, 3, 3), "float32", True, dict(padding=1), id="2d-3x3"),
+    pytest.param((2, 4, 8, 8), (5, 4, 3, 3), "float64", False, dict(padding=1),
+                 id="2d-3x3-f64"),
+    pytest.param((1, 4, 9, 7), (3, 4, 3, 3), "float32", False, {}, id="2d-3x3-valid-odd"),
+    pytest.param((2, 6, 5, 4), (3, 6, 1, 1), "float32", True, {}, id="2d-1x1"),
+    pytest.param((1, 6, 7, 7), (3, 6, 1, 1), "float32", False, dict(stride=2),
+                 id="2d-1x1-strided"),
+    pytest.param((1, 3, 12, 11), (4, 3, 7, 7), "float32", True, dict(stride=2, padding=3),
+                 id="2d-7x7-s2"),
+    pytest.param((2, 4, 7, 6), (4, 1, 3, 3), "float32", True, dict(groups=4, padding=1),
+                 id="2d-depthwise"),
+    pytest.param((1, 3, 6, 6), (6, 1, 3, 3), "float64", False, dict(groups=3),
+                 id="2d-depthwise-x2"),
+    pytest.param((1, 6, 9, 8), (4, 3, 3, 2), "float32", True,
+                 dict(groups=2, dilation=(2, 1), padding=((1, 1), (0, 1))), id="2d-grouped"),
+    pytest.param((1, 2, 7, 6), (3, 2, 4, 2), "float32", False, dict(padding="same", stride=2),
+                 id="2d-same-even-s2"),
+    pytest.param((1, 2, 6, 6), (2, 2, 3, 3), "float64", True,
+                 dict(padding=2, padding_mode="reflect"), id="2d-reflect"),
+    pytest.param((1, 2, 8, 8), (2, 2, 5, 5), "float32", False,
+                 dict(padding=2, padding_mode="circular"), id="2d-circular"),
+    pytest.param((1, 2, 16, 16), (2, 2, 9, 9), "float32", True, dict(padding=4),
+                 id="2d-bigkernel"),
+    pytest.param((3, 6, 5), (2, 3, 3, 3), "float64", True, dict(padding=1), id="2d-unbatched"),
+    pytest.param((1, 3, 6, 6), (2, 3, 3, 3), "int16", True, dict(padding=1), id="2d-int16"),
+    pytest.param((1, 3, 6, 6), (2, 3, 3, 3), "uint64", False, dict(padding=1),
+                 id="2d-uint64"),
+    pytest.param((1, 3, 6, 6), (2, 3, 3, 3), "complex64", True, dict(padding=1),
+                 id="2d-complex64"),
+    pytest.param((1, 3, 6, 6), (2, 3, 3, 3), "float16", True, dict(padding=1),
+                 id="2d-float16"),
+    pytest.param((1, 2, 5, 6, 4), (3, 2, 3, 3, 3), "float32", True, dict(padding=1), id="3d"),
+    pytest.param((2, 4, 6, 5, 4), (4, 2, 2, 3, 1), "float64", False,
+                 dict(stride=(2, 1, 1), groups=2), id="3d-grouped"),
+    pytest.param((1, 2, 3, 4, 3, 4), (2, 1, 2, 1, 2, 3), "float64", True, dict(groups=2),
+                 id="4d"),
+]
+
+
+def run_method(case, method, rng):
+    """check() the case with the method; True if it ran, False if it refused (with a
+    ValueError naming method; direct and gemm never refuse)."""
+    x_shape, w_shape, dtype, bias, kw = case
+    x, w, b = layer_arrays(rng, x_shape, w_shape, dtype, bias, kind="full")
+    if method in ("auto", "direct", "gemm"):
+        check(x, w, b, method=method, **kw)
+        return True
+    try:
+        conv(x, w, b, method=method, **kw)
+    except ValueError as exc:
+        assert "method" in str(exc), str(exc)
+        return False
+    check(x, w, b, method=method, **kw)
+    return True
+
+
+@pytest.mark.parametrize("method", ("auto",) + METHODS)
+@pytest.mark.parametrize("case", METHOD_CASES)
+def test_every_method_on_every_shape(case, method, rng):
+    run_method(case, method, rng)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_every_method_accepts_some_shape(method, rng):
+    """A method refusing everything would pass the test above."""
+    ran = [run_method(p.values[0], method, rng) for p in METHOD_CASES]
+    assert any(ran), f"method {method!r} refused every case"
+
+
+def test_methods_names():
+    assert isinstance(fastconv.nn.METHODS, (tuple, list))
+    assert {"direct", "gemm"} <= set(METHODS)
+    assert "auto" not in METHODS
+    assert all(isinstance(m, str) for m in METHODS)
+
+
+@pytest.mark.parametrize("method", ["foo", "DIRECT", "", None, 3])
+def test_unknown_method(method):
+    x, w = np.ones((1, 2, 5)), np.ones((1, 2, 3))
+    with pytest.raises((ValueError, TypeError), match="method"):
+        conv(x, w, method=method)
+
+
+def test_choose_method(rng):
+    for p in METHOD_CASES:
+        x_shape, w_shape, dtype, bias, kw = p.values[0]
+        x, w, b = layer_arrays(rng, x_shape, w_shape, dtype, bias)
+        for measure in (False, True) if len(x_shape) == 4 else (False,):
+            name = choose_method(x, w, b, measure=measure, **kw)
+            assert isinstance(name, str) and name in METHODS, name
+            # the chosen method runs the call
+            check(x, w, b, method=name, **kw)
+
+
+def test_choose_method_workers_and_defaults(rng):
+    x, w, _ = layer_arrays(rng, (2, 4, 8, 8), (4, 4, 3, 3), "float32", False)
+    assert choose_method(x, w) in METHODS
+    assert choose_method(x, w, None, stride=2, padding="same", workers=1) in METHODS
+    assert choose_method(x.tolist(), w.astype(np.float64).tolist()) in METHODS
+
+
+# ----------------------------------------------------------------------------- workers
+WORKER_CASES = [
+    ((4, 8, 16, 16), (8, 8, 3, 3), "float32", dict(padding=1)),
+    ((2, 16, 64), (16, 16, 5), "float64", dict(stride=2, padding="same")),
+    ((4, 8, 12, 12), (8, 1, 3, 3), "float32", dict(groups=8, padding=1)),
+    ((2, 4, 8, 8, 8), (4, 4, 3, 3, 3), "float32", dict(padding=1)),
+    ((3, 4, 10, 10), (6, 2, 3, 3), "int32", dict(groups=2, dilation=2)),
+    ((2, 8, 16, 16), (8, 8, 1, 1), "float32", {}),
+    ((1, 4, 32, 32), (4, 4, 9, 9), "float32", dict(padding=4)),
+]
+
+
+@pytest.mark.parametrize("method", ("auto",) + METHODS)
+@pytest.mark.parametrize("case", WORKER_CASES,
+                         ids=[f"{c[2]}-{len(c[1]) - 2}d-{i}" for i, c in enumerate(WORKER_CASES)])
+def test_workers_bit_identical(case, method, rng):
+    x_shape, w_shape, dtype, kw = case
+    x, w, b = layer_arrays(rng, x_shape, w_shape, dtype)
+    try:
+        one = conv(x, w, b, method=method, workers=1, **kw)
+    except ValueError as exc:
+        assert method not in ("auto", "direct", "gemm") and "method" in str(exc)
+        return
+    two = conv(x, w, b, method=method, workers=2, **kw)
+    np.testing.assert_array_equal(one, two, strict=True)
+    used = choose_method(x, w, b, workers=1, **kw) if method == "auto" else method
+    exp, bound = conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw)
+    assert_nn_close(one, exp, bound, **METHOD_TOLERANCE.get(used, {}))
+    for workers in (-1, None, 64):
+        used = choose_method(x, w, b, workers=workers, **kw) if method == "auto" else method
+        assert_nn_close(conv(x, w, b, method=method, workers=workers, **kw), exp, bound,
+                        err_msg=f"workers={workers}", **METHOD_TOLERANCE.get(used, {}))
+
+
+@pytest.mark.parametrize("workers, exc", [(0, ValueError), (-10**6, ValueError),
+                                          (1.5, TypeError), ("2", TypeError)])
+def test_bad_workers(workers, exc):
+    with pytest.raises(exc, match="workers"):
+        conv(np.ones((1, 2, 5)), np.ones((1, 2, 3)), workers=workers)
+
+
+# ----------------------------------------------------------------------------- out=
+OUT_LAYOUTS = ["C", "F", "strided", "negative", "bigendian"]
+
+
+def out_like(shape, dtype, layout):
+    """A garbage-filled array of ``shape`` and ``dtype`` laid out as ``layout``."""
+    dtype = np.dtype(dtype)
+    fill = np.nan if dtype.kind in "fc" else 0x55
+    if layout == "bigendian":
+        return np.full(shape, fill, dtype.newbyteorder(">"))
+    out = with_layout(np.full(shape, fill, dtype), layout)
+    out[...] = fill
+    return out
+
+
+@pytest.mark.parametrize("layout", OUT_LAYOUTS)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int16", "complex128"])
+def test_out(dtype, layout, rng):
+    for x_shape, w_shape, kw in [((2, 4, 7, 6), (6, 2, 3, 2), dict(groups=2, padding=1)),
+                                 ((3, 9), (2, 3, 3), dict(stride=2)),
+                                 ((1, 2, 4, 5, 3), (2, 2, 1, 3, 2), {})]:
+        x, w, b = layer_arrays(rng, x_shape, w_shape, dtype)
+        expected = conv(x, w, b, **kw)
+        out = out_like(expected.shape, expected.dtype, layout)
+        got = conv(x, w, b, out=out, **kw)
+        assert got is out
+        np.testing.assert_array_equal(out, expected)
+        assert_nn_close(out, conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw))
+
+
+def test_out_through_conv2d(rng):
+    x, w, b = layer_arrays(rng, (2, 3, 6, 6), (4, 3, 3, 3), "float32")
+    out = np.empty((2, 4, 3, 3), np.float32)
+    assert conv2d(x, w, b, 2, 1, out=out) is out
+    assert_nn_close(out, conv_reference(x, w, b, 2, 1))
+
+
+@pytest.mark.parametrize("bad, exc", [
+    (np.empty((2, 4, 5, 5)), ValueError),                 # wrong shape
+    (np.empty((4, 6, 5)), ValueError),                    # unbatched shape for a batch
+    (np.empty((2, 4, 6, 5), np.float32), ValueError),     # wrong dtype
+    (np.empty((2, 4, 6, 5), np.complex128), ValueError),  # wrong dtype
+    (np.zeros((2, 4, 6, 5)).tolist(), TypeError),         # not an array
+])
+def test_bad_out(bad, exc):
+    x, w = np.ones((2, 3, 8, 7)), np.ones((4, 3, 3, 3))
+    with pytest.raises(exc, match="out"):
+        conv(x, w, out=bad)
+    with pytest.raises(exc, match="out"):
+        conv2d(x, w, out=bad)
+
+
+def test_read_only_out():
+    out = np.empty((2, 4, 6, 5))
+    out.flags.writeable = False
+    with pytest.raises(ValueError, match="out"):
+        conv(np.ones((2, 3, 8, 7)), np.ones((4, 3, 3, 3)), out=out)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_out_overlapping_the_inputs(method, rng):
+    """out sharing memory with x or weight: the result of a call without out."""
+    def run(x, w, out=None, **kw):
+        try:
+            return conv(x, w, method=method, out=out, **kw)
+        except ValueError as exc:
+            assert method not in ("direct", "gemm") and "method" in str(exc)
+            return None
+
+    data = rng.standard_normal(1000)
+    cases = [
+        ((1, 2, 8), (2, 2, 1), {}),                         # out = x exactly (1x1)
+        ((1, 2, 8), (2, 2, 3), dict(padding=1)),            # same shape, 3 taps
+        ((2, 4, 5, 5), (4, 4, 3, 3), dict(padding=1)),
+        ((1, 2, 6, 6), (2, 1, 3, 3), dict(padding=1, groups=2)),
+    ]
+    for x_shape, w_shape, kw in cases:
+        nx, nw = int(np.prod(x_shape)), int(np.prod(w_shape))
+        x0 = data[:nx].reshape(x_shape)
+        w0 = data[nx:nx + nw].reshape(w_shape)
+        expected = run(x0.copy(), w0.copy(), **kw)
+        if expected is None:
+            continue
+        n_out = expected.size
+        for start in {0, 1, max(nx - n_out, 0), nx + nw - n_out // 2}:
+            # one buffer holding x, then the weight; out at several offsets into it
+            buf = data[:nx + nw + n_out].copy()
+            x = buf[:nx].reshape(x_shape)
+            w = buf[nx:nx + nw].reshape(w_shape)
+            out = buf[start:start + n_out].reshape(expected.shape)
+            assert np.may_share_memory(out, x) or np.may_share_memory(out, w)
+            run(x, w, out=out, **kw)
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12,
+                                       err_msg=f"out at {start} {x_shape} {w_shape}")
+
+
+# ----------------------------------------------------------------------------- conv1d/2d/3d
+@pytest.mark.parametrize("fn, nsp", [(conv1d, 1), (conv2d, 2), (conv3d, 3)])
+def test_convnd_positional_order(fn, nsp, rng):
+    """(input, weight, bias, stride, padding, dilation, groups) as torch: values chosen
+    so that swapping any two of them changes the result."""
+    x, w, b = layer_arrays(rng, (2, 4) + (9,) * nsp, (6, 2) + (2,) * nsp)
+    args = (2, 3, 4, 2)  # stride, padding, dilation, groups
+    exp = conv_reference(x, w, b, *args)
+    assert_nn_close(fn(x, w, b, *args), exp, conv_bound(x, w, b, *args))
+    assert_nn_close(fn(input=x, weight=w, bias=b, stride=2, padding=3, dilation=4, groups=2),
+                    exp, conv_bound(x, w, b, *args))
+    assert_nn_close(fn(x[0], w, b, *args), exp[0], conv_bound(x[0], w, b, *args))
+    assert_nn_close(fn(x, w), conv_reference(x, w), conv_bound(x, w))
+    got = fn(x, w, None, 1, 1, padding_mode="circular", method="direct", workers=1)
+    assert_nn_close(got, conv_reference(x, w, None, 1, 1, padding_mode="circular"))
+    with pytest.raises(TypeError):
+        fn(x, w, b, 2, 3, 4, 2, "zeros")   # padding_mode is keyword-only
+
+
+def test_conv_parameters_are_keyword_only():
+    x, w = np.ones((1, 2, 5)), np.ones((1, 2, 3))
+    with pytest.raises(TypeError):
+        conv(x, w, None, 1)
+    with pytest.raises(TypeError):
+        choose_method(x, w, None, 1)
+
+
+@pytest.mark.parametrize("fn, nsp", [(conv1d, 1), (conv2d, 2), (conv3d, 3)])
+def test_convnd_checks_the_number_of_dimensions(fn, nsp):
+    for other in (1, 2, 3, 4):
+        if other == nsp:
+            continue
+        x = np.ones((1, 2) + (5,) * other)
+        w = np.ones((2, 2) + (2,) * other)
+        with pytest.raises(ValueError, match=r"(?i)\binput\b|\bx\b|weight|dim"):
+            fn(x, w)
+        with pytest.raises(ValueError, match=r"(?i)\binput\b|\bx\b|weight|dim"):
+            fn(x[0], w)
+    # x of two dimensions more than the layer takes (conv2d given a 5-D x)
+    x = np.ones((1, 1, 2) + (5,) * nsp)
+    with pytest.raises(ValueError, match=r"(?i)\binput\b|\bx\b|dim"):
+        fn(x, np.ones((2, 2) + (2,) * nsp))
+
+
+# ----------------------------------------------------------------------------- torch
+TORCH_CASES = REFERENCE_TORCH_CASES + [
+    ((2, 3, 8, 8), (4, 3, 3, 3), dict(padding="same")),
+    ((1, 2, 7, 6), (3, 2, 4, 2), dict(padding="same", dilation=(1, 2))),
+    ((2, 4, 9), (4, 2, 4), dict(padding="same", groups=2, dilation=3)),
+    ((1, 2, 5, 4, 6), (2, 2, 2, 3, 4), dict(padding="same")),
+    ((2, 3, 12, 11), (8, 3, 7, 7), dict(stride=2, padding=3)),
+    ((2, 8, 6, 6), (8, 8, 1, 1), {}),
+    ((1, 3, 4, 4), (2, 3, 5, 5), dict(padding=(2, 1), dilation=(1, 2))),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+@pytest.mark.parametrize("case", TORCH_CASES,
+                         ids=[f"{len(c[1]) - 2}d-{i}" for i, c in enumerate(TORCH_CASES)])
+def test_matches_torch(case, padding_mode, dtype, rng):
+    x_shape, w_shape, kw = case
+    x, w, b = layer_arrays(rng, x_shape, w_shape, dtype)
+    fn = {1: conv1d, 2: conv2d, 3: conv3d}[len(w_shape) - 2]
+    layer = dict(kw, padding_mode=padding_mode)
+    for bias in (None, b):
+        exp = torch_conv(x, w, bias, **layer)
+        got = fn(x, w, bias, **layer)
+        assert_nn_close(got, exp.astype(dtype), conv_bound(x, w, bias, **layer))
+
+
+# ----------------------------------------------------------------------------- bad input
+X4, W4 = np.ones((2, 4, 6, 6)), np.ones((6, 4, 3, 3))
+
+# (id, x, weight, bias, kwargs, exception, regex of the message)
+BAD_INPUTS = [
+    ("channels", np.ones((2, 5, 6, 6)), W4, None, {}, ValueError, r"channels"),
+    ("channels-unbatched", np.ones((5, 6, 6)), W4, None, {}, ValueError, r"channels"),
+    ("groups-0", X4, W4, None, dict(groups=0), ValueError, "groups"),
+    ("groups-neg", X4, W4, None, dict(groups=-2), ValueError, "groups"),
+    ("groups-not-dividing-cout", np.ones((1, 6, 5, 5)), np.ones((4, 2, 3, 3)), None,
+     dict(groups=3), ValueError, "groups"),
+    ("groups-not-dividing-cin", np.ones((1, 5, 5, 5)), np.ones((4, 2, 3, 3)), None,
+     dict(groups=2), ValueError, "groups|channels"),
+    ("groups-float", X4, W4, None, dict(groups=1.0), TypeError, "groups"),
+    ("groups-bool", X4, W4, None, dict(groups=True), TypeError, "groups"),
+    ("stride-0", X4, W4, None, dict(stride=0), ValueError, "stride"),
+    ("stride-neg", X4, W4, None, dict(stride=(1, -2)), ValueError, "stride"),
+    ("stride-length", X4, W4, None, dict(stride=(1, 2, 1)), ValueError, "stride"),
+    ("stride-empty", X4, W4, None, dict(stride=()), ValueError, "stride"),
+    ("stride-float", X4, W4, None, dict(stride=1.5), TypeError, "stride"),
+    ("stride-float-item", X4, W4, None, dict(stride=(1, 2.0)), TypeError, "stride"),
+    ("stride-str", X4, W4, None, dict(stride="2"), TypeError, "stride"),
+    ("stride-none", X4, W4, None, dict(stride=None), TypeError, "stride"),
+    ("stride-bool", X4, W4, None, dict(stride=True), TypeError, "stride"),
+    ("dilation-0", X4, W4, None, dict(dilation=0), ValueError, "dilation"),
+    ("dilation-neg", X4, W4, None, dict(dilation=(1, -1)), ValueError, "dilation"),
+    ("dilation-length", X4, W4, None, dict(dilation=(1,)), ValueError, "dilation"),
+    ("dilation-float", X4, W4, None, dict(dilation=2.0), TypeError, "dilation"),
+    ("padding-neg", X4, W4, None, dict(padding=-1), ValueError, "padding"),
+    ("padding-neg-axis", X4, W4, None, dict(padding=(1, -1)), ValueError, "padding"),
+    ("padding-neg-pair", X4, W4, None, dict(padding=((0, -1), (1, 1))), ValueError,
+     "padding"),
+    ("padding-length", X4, W4, None, dict(padding=(1, 2, 3)), ValueError, "padding"),
+    ("padding-pair-length", X4, W4, None, dict(padding=((1, 2, 3), (1, 1))), ValueError,
+     "padding"),
+    ("padding-flat-pair-1d", np.ones((1, 2, 6)), np.ones((1, 2, 3)), None,
+     dict(padding=(1, 2)), ValueError, "padding"),
+    ("padding-word", X4, W4, None, dict(padding="full"), ValueError, "padding"),
+    ("padding-upper", X4, W4, None, dict(padding="SAME"), ValueError, "padding"),
+    ("padding-float", X4, W4, None, dict(padding=1.5), TypeError, "padding"),
+    ("padding-none", X4, W4, None, dict(padding=None), TypeError, "padding"),
+    ("padding_mode", X4, W4, None, dict(padding_mode="wrap"), ValueError, "padding_mode"),
+    ("padding_mode-constant", X4, W4, None, dict(padding_mode="constant"), ValueError,
+     "padding_mode"),
+    ("reflect-too-long", np.ones((1, 1, 4)), np.ones((1, 1, 3)), None,
+     dict(padding=4, padding_mode="reflect"), ValueError, "padding"),
+    ("circular-too-long", np.ones((1, 1, 4)), np.ones((1, 1, 3)), None,
+     dict(padding=(0, 5), padding_mode="circular"), ValueError, "padding"),
+    ("kernel-too-long", np.ones((1, 1, 3)), np.ones((1, 1, 5)), None, {}, ValueError,
+     r"(?i)kernel|weight"),
+    ("kernel-too-long-padded", np.ones((1, 1, 3)), np.ones((1, 1, 6)), None,
+     dict(padding=1), ValueError, r"(?i)kernel|weight"),
+    ("kernel-too-long-dilated", np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), None,
+     dict(dilation=(1, 3)), ValueError, r"(?i)kernel|weight"),
+    ("weight-1d", np.ones((1, 2, 5)), np.ones(3), None, {}, ValueError, "weight"),
+    ("weight-2d", np.ones((1, 2, 5)), np.ones((2, 2)), None, {}, ValueError, "weight"),
+    ("x-ndim-low", np.ones((6, 6)), W4, None, {}, ValueError, r"(?i)\binput\b|\bx\b|dim"),
+    ("x-ndim-high", np.ones((1, 2, 4, 6, 6)), W4, None, {}, ValueError,
+     r"(?i)\binput\b|\bx\b|dim"),
+    ("x-scalar", np.float64(1.0), W4, None, {}, ValueError, r"(?i)\binput\b|\bx\b|dim"),
+    ("dtype-weight", X4.astype(np.float32), W4, None, {}, ValueError, "weight"),
+    ("dtype-weight-int", X4.astype(np.int16), W4.astype(np.int32), None, {}, ValueError,
+     "weight"),
+    ("dtype-weight-mixed-kind", X4, W4.astype(np.complex128), None, {}, ValueError, "weight"),
+    ("dtype-bias", X4, W4, np.ones(6, np.float32), {}, ValueError, "bias"),
+    ("bias-length", X4, W4, np.ones(7), {}, ValueError, "bias"),
+    ("bias-2d", X4, W4, np.ones((6, 1)), {}, ValueError, "bias"),
+    ("bias-scalar", X4, W4, np.float64(1.0), {}, ValueError, "bias"),
+    ("bool", X4.astype(bool), W4.astype(bool), None, {}, TypeError, r"(?i)bool|dtype"),
+    ("empty-batch", np.ones((0, 4, 6, 6)), W4, None, {}, ValueError, r"(?i)empty"),
+    ("empty-spatial", np.ones((2, 4, 0, 6)), W4, None, {}, ValueError, r"(?i)empty"),
+    ("empty-cout", X4, np.ones((0, 4, 3, 3)), None, {}, ValueError, r"(?i)empty"),
+    ("empty-cin", np.ones((2, 0, 6, 6)), np.ones((6, 0, 3, 3)), None, {}, ValueError,
+     r"(?i)empty"),
+    ("empty-kernel", X4, np.ones((6, 4, 0, 3)), None, {}, ValueError, r"(?i)empty"),
+]
+
+
+@pytest.mark.parametrize("x, w, b, kw, exc, pattern",
+                         [pytest.param(*case[1:], id=case[0]) for case in BAD_INPUTS])
+def test_bad_input(x, w, b, kw, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        conv(x, w, b, **kw)
+    with pytest.raises(exc, match=pattern):
+        choose_method(x, w, b, **kw)
+    if np.ndim(w) == 4:
+        with pytest.raises(exc, match=pattern):
+            conv2d(x, w, b, **kw)
+
+
+def test_channel_count_message():
+    """The numbers of the diagnosis, and the hint for a channels-last batch."""
+    with pytest.raises(ValueError, match="channels") as info:
+        conv(np.ones((2, 5, 6, 6)), np.ones((6, 2, 3, 3)), groups=2)
+    assert "4" in str(info.value) and "5" in str(info.value)
+    with pytest.raises(ValueError, match="channels") as info:
+        conv(np.ones((2, 32, 32, 3), np.float32), np.ones((8, 3, 3, 3), np.float32))
+    assert "transpose" in str(info.value) and "32" in str(info.value)
+
+
+def test_validation_survives_a_cached_call():
+    """A call like a previous valid one but with a parameter of the wrong type is not
+    served from a cache of problems."""
+    x, w = np.ones((1, 2, 6, 6)), np.ones((2, 2, 3, 3))
+    conv(x, w, stride=2, padding=1)
+    with pytest.raises(TypeError, match="stride"):
+        conv(x, w, stride=2.0, padding=1)
+    with pytest.raises(TypeError, match="padding"):
+        conv(x, w, stride=2, padding=1.0)
+    conv(x, w, padding="same", padding_mode="reflect", dilation=2)
+    with pytest.raises(ValueError, match="padding"):
+        conv(x, w, padding="same", padding_mode="reflect", dilation=6)  # pads of 6 >= 6
