@@ -7,10 +7,9 @@ arguments: the kernel runs at once. Otherwise the call is validated into a
 shapes alone (the direct method's) are cached for the next call.
 """
 
-import time
-
 import numpy as np
 
+from .._kernels._calls import bounds_overlap
 from .._methods import direct
 from .._methods import run as run_method
 from .._normal.conv import (call_key, check_out, conv_problem, is_problem,
@@ -18,6 +17,7 @@ from .._normal.conv import (call_key, check_out, conv_problem, is_problem,
 from .._normal.validation import check_bool
 from .._plan import costmodel
 from .._plan.cache import PlanCache
+from .._plan.measure import best_time
 
 __all__ = ["choose_conv_method", "convolve", "correlate"]
 
@@ -43,7 +43,7 @@ def _conv(in1, in2, mode, method, axes, boundary, fillvalue, workers, out, is_co
         return out
     if out is not None:
         check_out(out, p.out_shape, p.result_dtype)
-        if np.may_share_memory(out, p.in1) or np.may_share_memory(out, p.in2):
+        if bounds_overlap(out, p.in1) or bounds_overlap(out, p.in2):
             np.copyto(out, _conv_problem(p, method, None, None), casting="unsafe")
             return out
     return _conv_problem(p, method, key, out)
@@ -384,23 +384,5 @@ def choose_conv_method(in1, in2, mode="full", *, axes=None, boundary="fill", fil
         guard = costmodel.GUARDS.get(method)
         if guard is not None and not guard(p):
             continue
-        times[method] = _best_time(lambda: run_method(p, method, terms))
+        times[method] = best_time(lambda: run_method(p, method, terms))
     return min(times, key=times.get), times
-
-
-def _best_time(call, budget=0.2, repeats=5):
-    """Best of up to `repeats` timed runs after one warm-up, within about `budget` s."""
-    start = time.perf_counter()
-    call()
-    first = time.perf_counter() - start
-    best = first
-    spent = first
-    for _ in range(repeats):
-        if spent > budget:
-            break
-        t0 = time.perf_counter()
-        call()
-        dt = time.perf_counter() - t0
-        best = min(best, dt)
-        spent += dt
-    return best

@@ -7,6 +7,7 @@ otherwise it is validated into a `PoolProblem` first, and cached.
 
 import numpy as np
 
+from .._kernels._calls import bounds_overlap
 from .._methods import pooling
 from .._normal.pool import adaptive_problem, check_pool_out, pool_key, pool_problem
 from .._plan.cache import PlanCache
@@ -19,8 +20,8 @@ _problems = PlanCache(maxsize=256)
 
 def _overlaps(out, x):
     if isinstance(out, tuple):
-        return any(np.may_share_memory(o, x) for o in out)
-    return np.may_share_memory(out, x)
+        return any(bounds_overlap(o, x) for o in out)
+    return bounds_overlap(out, x)
 
 
 def _run(key, make, x, out):

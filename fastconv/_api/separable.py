@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._kernels._calls import bounds_overlap
 from .._methods import separable
 from .._normal.conv import check_out, separable_call
 
@@ -70,8 +71,7 @@ def convolve_separable(in1, kernels, mode="full", *, axes=None, boundary="fill",
         return separable.run_passes(in1, kernels, axes, mode, bname, fill, nthreads,
                                     result_dtype)
     check_out(out, separable.output_shape(in1.shape, kernels, axes, mode), result_dtype)
-    overlaps = np.may_share_memory(out, in1) or any(
-        np.may_share_memory(out, k) for k in kernels)
+    overlaps = bounds_overlap(out, in1) or any(bounds_overlap(out, k) for k in kernels)
     if overlaps:
         np.copyto(out, separable.run_passes(in1, kernels, axes, mode, bname, fill, nthreads,
                                             result_dtype), casting="unsafe")

@@ -801,7 +801,8 @@ cdef class DirectKernel:
         cdef const char *fb
         if wnd > MAX_GATHER_DIMS or len(w_strides) != wnd:
             raise ValueError("DirectKernel.run: malformed kernel layout")
-        if out.size != self.out_size or not out.flags.c_contiguous or out.dtype != self.dtype:
+        if (cnp.PyArray_SIZE(out) != self.out_size or not cnp.PyArray_IS_C_CONTIGUOUS(out)
+                or cnp.PyArray_TYPE(out) != self.dtype.num or not cnp.PyArray_ISNOTSWAPPED(out)):
             raise ValueError("DirectKernel.run: malformed output")
         if len(fill) != self.itemsize:
             raise ValueError("DirectKernel.run: malformed fill value")

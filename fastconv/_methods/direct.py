@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._kernels import _direct
+from .._kernels import _calls, _direct
 from .problem import NO_BATCH, batch_offsets, cast_result, flip_index, kernel_ready
 
 __all__ = ["DirectPlan", "plan", "run"]
@@ -99,9 +99,8 @@ def _writable_in_place(out, dtype, in1, in2):
     writeability were checked by validation)."""
     if out is None or out.dtype != dtype:
         return False
-    flags = out.flags
-    return (flags.c_contiguous and flags.aligned and not np.may_share_memory(out, in1)
-            and not np.may_share_memory(out, in2))
+    return (_calls.is_c_contiguous_aligned(out) and not _calls.bounds_overlap(out, in1)
+            and not _calls.bounds_overlap(out, in2))
 
 
 def plan(p):

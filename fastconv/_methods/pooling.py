@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .._kernels import _direct
+from .._kernels import _calls, _direct
 from .problem import cast_result
 
 __all__ = ["AxisWindows", "adaptive_windows", "pool_result_dtype", "regular_windows", "run",
@@ -417,11 +417,10 @@ def run(q, x, out=None):
     """Pool `x` as problem `q` says, into `out` when given (an array of the
     result's shape and dtype, or for `return_indices` a pair of them, that
     overlaps nothing of `x`)."""
-    flags = x.flags
-    if q.blocks is not None and flags.c_contiguous and flags.aligned:
+    if q.blocks is not None and _calls.is_c_contiguous_aligned(x):
         # the small-call road: one streaming pass, straight into `out` if it can be
         target = out
-        if out is None or not out.flags.c_contiguous or out.dtype != x.dtype:
+        if out is None or not _calls.is_c_contiguous_aligned(out) or out.dtype != x.dtype:
             target = np.empty(q.out_shape, x.dtype)
         _pool.blocks2d(x, target, *q.blocks, q.nthreads)
         if out is not None and target is not out:

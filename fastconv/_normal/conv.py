@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .._kernels import _direct
+from .._kernels import _calls, _direct
 from .._methods import separable
 from .._methods.problem import ConvProblem, compute_dtype, reduce_to_correlation
 from .threads import resolve_workers
@@ -55,12 +55,8 @@ def call_key(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_conv
     fill_type = type(fillvalue)
     if (fill_type is not int and fill_type is not float) or fillvalue != fillvalue:
         return None
-    # dtypes by number and byte order: hashing a dtype object costs more
-    dt1, dt2 = in1.dtype, in2.dtype
-    return (is_convolve, in1.shape, in1.strides, dt1.num, dt1.isnative, in1.flags.aligned,
-            in2.shape, in2.strides, dt2.num, dt2.isnative, in2.flags.aligned, mode, method,
-            axes_key, boundary, fill_type, fillvalue, resolve_workers(workers),
-            _direct.simd_generation())
+    return (is_convolve, _calls.layout_key(in1, in2), mode, method, axes_key, boundary,
+            fill_type, fillvalue, resolve_workers(workers), _direct.simd_generation())
 
 
 def conv_problem(in1, in2, mode, method, axes, boundary, fillvalue, workers, is_convolve):

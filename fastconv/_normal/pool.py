@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from .._kernels import _direct
+from .._kernels import _calls, _direct
 from .._methods import pooling
 from .._methods.problem import PoolProblem
 from .threads import resolve_workers
@@ -229,8 +229,9 @@ def pool_key(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_in
     if (type(ceil_mode) is not bool or type(count_include_pad) is not bool
             or type(return_indices) is not bool or (type(p) is not int and type(p) is not float)):
         return None
-    # the byte order too: dtype.num is the same for both (the kernels take native only)
-    key = (adaptive, x.shape, x.dtype.num, x.dtype.isnative, _ints_key(size),
+    # the layout key holds the byte order too (the kernels take native only);
+    # its strides make the key stricter than the problem needs, never looser
+    key = (adaptive, _calls.layout_key(x), _ints_key(size),
            None if stride is None else _ints_key(stride), op,
            None if axes is None else _ints_key(axes), _ints_key(padding), ceil_mode, type(p), p,
            count_include_pad, return_indices, resolve_workers(workers),

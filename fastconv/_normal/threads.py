@@ -5,7 +5,7 @@ import operator
 import os
 import threading
 
-from .._kernels import _direct
+from .._kernels import _calls
 
 __all__ = ["set_workers", "get_workers"]
 
@@ -32,7 +32,7 @@ def _usable_cpus():
 
 def _openmp_limit():
     """Threads OpenMP would start from this thread (OMP_NUM_THREADS, threadpoolctl)."""
-    return max(1, min(_direct.max_threads(), _usable_cpus()))
+    return _calls.default_threads(_cpus[0] if _cpus else _usable_cpus())
 
 
 def _normalize_workers(workers):

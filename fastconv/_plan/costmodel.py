@@ -33,7 +33,7 @@ from .._methods import separable as _separable
 from .._methods.workspace import get_workspace_limit
 from .cost_constants import CONSTANTS, FIT_THREADS
 
-__all__ = ["choose", "features", "predict", "candidates"]
+__all__ = ["candidates", "cheapest", "choose", "features", "predict"]
 
 # Multiply-adds are counted per compute dtype (their own constants: the
 # vector kernels run float32/float64 several times faster than complex and
@@ -393,3 +393,18 @@ def choose(p):
         if guard is None or guard(p):
             return method, terms
     return "direct", terms
+
+
+def cheapest(p, methods):
+    """The method of `methods` ('direct', 'fft', 'im2col') with the least
+    predicted time on `p` that passes its guard; 'direct' when none does.
+
+    For problems the public functions do not make themselves (the layers of
+    `fastconv.nn`), so no cache by shape and no separable terms.
+    """
+    costs = {method: predict(p, method) for method in methods}
+    for method in sorted(costs, key=costs.get):
+        guard = GUARDS.get(method)
+        if guard is None or guard(p):
+            return method
+    return "direct"

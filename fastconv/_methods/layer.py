@@ -1,0 +1,200 @@
+"""Convolution layers (`fastconv.nn`) as problems of the existing methods.
+
+A layer ``out[n, o, i] = bias[o] + sum_{c, t} xpad[n, g*Cg + c, i*stride + t*dilation]
+* weight[o, c, t]`` (group ``g = o // Og``, ``Cg = C_in / groups`` and ``Og =
+C_out / groups`` channels per group) is a correlation over the axes
+(channel-in-group, *spatial) in which the channel axis is summed whole: in
+the correlation form of `ConvProblem` that axis has ``n = k = Cg`` and one
+output, and the images, groups and output channels are batch axes, the
+kernels broadcasting over images and the images over output channels::
+
+    x : (N, G, 1,  Cg, *n)      a view of the input, never copied
+    v : (1, G, Og, Cg, *k)      a view of the weight
+
+so the direct kernel sums channels as it sums kernel rows (as planes), and
+im2col turns each (image, group) into one GEMM with the group's Og kernels
+as columns. Padding is the start offset of the window (``s = -before``)
+and the boundary rule of `padding_mode`; nothing is padded or copied.
+
+Strides and dilations the kernels do not take are changed into axes they
+do: the input is padded once (in the compute dtype) and along every axis
+with a stride or a dilation the view ``x'[..., t, i] = xpad[..., i*stride +
+t*dilation]`` (a strided view, no copy) replaces the axis, with the taps ``t``
+summed whole (``n = k`` = taps, one output) and the output positions ``i``
+reached by a kernel of length 1.
+
+The layer's convolution is a cross-correlation without conjugation (deep
+learning's convention); the problem is posed as a convolution with the
+flipped weight, whose correlation form is the weight itself.
+"""
+
+import math
+
+import numpy as np
+
+from . import run as run_method
+from .problem import ConvProblem, cast_result, flip_index
+
+__all__ = ["LAYER_METHODS", "PADDING_MODES", "LayerProblem", "conv_problem", "run"]
+
+# The methods a layer can take, by their fastconv.nn names.
+LAYER_METHODS = ("direct", "gemm", "fft")
+# fastconv.nn's name -> the kernels' boundary rule (PyTorch's 'reflect' does
+# not repeat the edge sample: SciPy's and fastconv's 'mirror').
+PADDING_MODES = {"zeros": "fill", "reflect": "mirror", "replicate": "nearest",
+                 "circular": "wrap"}
+# fastconv.nn's method name -> the ConvProblem method that runs it.
+_CONV_METHODS = {"direct": "direct", "gemm": "im2col", "fft": "fft"}
+
+
+class LayerProblem:
+    """A validated convolution-layer call.
+
+    `x` is the input with a batch axis (``(N, C_in, *n)``, a view of the
+    caller's array), `weight` ``(C_out, C_in / groups, *k)`` and `bias`
+    ``(C_out,)`` or None, all of the caller's dtype and layout; the other
+    attributes are per spatial axis (`n`, `k`, `stride`, `dilation`,
+    `pad_before`, `pad_after`, `out_spatial`) or the call's scalars.
+    """
+
+    __slots__ = ("x", "weight", "bias", "unbatched", "batch", "c_in", "c_out", "groups",
+                 "n", "k", "stride", "dilation", "pad_before", "pad_after", "padding_mode",
+                 "out_spatial", "result_dtype", "compute_dtype", "nthreads")
+
+    @property
+    def out_shape(self):
+        """Shape of the result (without the batch axis for an unbatched call)."""
+        shape = (self.c_out, *self.out_spatial)
+        return shape if self.unbatched else (self.batch, *shape)
+
+    @property
+    def macs(self):
+        """Multiply-adds of the layer (bias not counted)."""
+        return (self.batch * self.c_out * math.prod(self.out_spatial)
+                * (self.c_in // self.groups) * math.prod(self.k))
+
+    @property
+    def plain(self):
+        """Whether no axis has a stride or a dilation (the kernels take it as it is)."""
+        return all(s == 1 for s in self.stride) and all(d == 1 for d in self.dilation)
+
+
+def _boundary_index(length, before, after, mode):
+    """Index into [0, length) of each padded position (-1: a zero)."""
+    pos = np.arange(-before, length + after, dtype=np.intp)
+    if mode == "zeros":
+        return np.where((pos >= 0) & (pos < length), pos, -1)
+    if mode == "replicate":
+        return np.clip(pos, 0, length - 1)
+    if mode == "circular":
+        return pos % length
+    if length == 1:
+        return np.zeros_like(pos)
+    period = 2 * length - 2
+    pos = pos % period
+    return np.where(pos < length, pos, period - pos)
+
+
+def padded_input(lp):
+    """The input padded as `padding_mode` says, C-contiguous in the compute dtype."""
+    x = lp.x
+    shape = [lp.batch, lp.c_in] + [L + b + a for L, b, a in zip(lp.n, lp.pad_before,
+                                                              lp.pad_after)]
+    if lp.padding_mode == "zeros":
+        xpad = np.zeros(shape, lp.compute_dtype)
+        inner = (slice(None), slice(None)) + tuple(
+            slice(b, b + L) for L, b in zip(lp.n, lp.pad_before))
+        np.copyto(xpad[inner], x, casting="unsafe")
+        return xpad
+    xpad = x
+    for axis, (L, b, a) in enumerate(zip(lp.n, lp.pad_before, lp.pad_after)):
+        if b or a:
+            xpad = xpad.take(_boundary_index(L, b, a, lp.padding_mode), axis=axis + 2)
+    return np.require(xpad, lp.compute_dtype, ("C", "A"))
+
+
+def conv_problem(lp):
+    """The `ConvProblem` of layer `lp` (see the module's docstring).
+
+    Its result, of shape ``(N, G, Og, 1, ...)``, is the layer's output
+    ``(N, C_out, *out_spatial)`` once reshaped (both C-ordered).
+    """
+    G = lp.groups
+    cg, og = lp.c_in // G, lp.c_out // G
+    weight = lp.weight.reshape((G, og, cg, *lp.k))[np.newaxis]
+    if lp.plain:
+        x = lp.x.reshape((lp.batch, G, cg, *lp.n))[:, :, np.newaxis]
+        n, k, m = [cg] + lp.n, [cg] + lp.k, [1] + lp.out_spatial
+        s = [0] + [-b for b in lp.pad_before]
+        bname = PADDING_MODES[lp.padding_mode] if any(lp.pad_before + lp.pad_after) else "fill"
+    else:
+        xpad = padded_input(lp)
+        shape, strides = [lp.batch, G, 1, cg], [xpad.strides[0], cg * xpad.strides[1], 0,
+                                                xpad.strides[1]]
+        wshape = [1, G, og, cg]
+        n, k, m = [cg], [cg], [1]
+        for axis, (kd, sd, dd, od) in enumerate(zip(lp.k, lp.stride, lp.dilation,
+                                                   lp.out_spatial)):
+            st = xpad.strides[axis + 2]
+            if sd == 1 and dd == 1:
+                length = xpad.shape[axis + 2]
+                shape.append(length)
+                strides.append(st)
+                wshape.append(kd)
+                n, k, m = n + [length], k + [kd], m + [od]
+            else:
+                # taps summed whole, then output positions reached by a 1-tap kernel
+                shape += [kd, od]
+                strides += [dd * st, sd * st]
+                wshape += [kd, 1]
+                n, k, m = n + [kd, od], k + [kd, 1], m + [1, od]
+        x = np.lib.stride_tricks.as_strided(xpad, shape, strides, writeable=False)
+        weight = weight.reshape(wshape)
+        s = [0] * len(n)
+        bname = "fill"
+
+    ndim = x.ndim
+    conv_axes = list(range(3, ndim))
+    p = ConvProblem()
+    p.in1, p.in2 = x, weight[flip_index(ndim, conv_axes)]
+    p.mode = "layer"
+    p.bname = bname
+    p.fill_is_zero = bname == "fill"
+    p.nthreads = lp.nthreads
+    p.is_convolve, p.swapped = True, False
+    # float16 is summed in float32 and rounded once, after the bias
+    p.compute_dtype = lp.compute_dtype
+    p.result_dtype = lp.compute_dtype if lp.result_dtype == np.float16 else lp.result_dtype
+    p.fill = np.zeros((), p.result_dtype)
+    p.conv_axes, p.batch_axes = conv_axes, [0, 1, 2]
+    p.batch_out = [lp.batch, G, og]
+    p.x, p.v, p.n, p.k, p.m, p.s = x, weight, n, k, m, s
+    return p
+
+
+def _bias_shape(lp):
+    return (lp.c_out,) + (1,) * len(lp.out_spatial)
+
+
+def run(lp, p, method, out=None):
+    """Compute layer `lp`, whose problem is `p` (`conv_problem`), by `method`
+    (a name of `LAYER_METHODS`), into `out` when given (an array of the
+    result's shape and dtype, overlapping no input)."""
+    full_shape = (lp.batch, lp.c_out, *lp.out_spatial)
+    target = None
+    if (out is not None and out.dtype == p.result_dtype and out.flags.c_contiguous
+            and out.flags.aligned):
+        target = out.reshape(p.out_shape)
+    result = run_method(p, _CONV_METHODS[method], None, target)
+    result = result.reshape(full_shape)
+    if lp.bias is not None:
+        bias = lp.bias.astype(p.result_dtype, copy=False).reshape(_bias_shape(lp))
+        # integer sums wrap modulo 2**bits as the products' sums do
+        np.add(result, bias, out=result, casting="unsafe")
+    if lp.unbatched:
+        result = result[0]
+    if out is not None:
+        if target is not None:
+            return out
+        return cast_result(result, lp.result_dtype, out)
+    return cast_result(result, lp.result_dtype)

@@ -1,0 +1,84 @@
+"""The compiled call-path helpers: layout keys, overlap bounds, thread default."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from fastconv._kernels import _calls
+from fastconv._normal import threads
+
+
+def _views(base):
+    """Views of `base` with every kind of stride and offset."""
+    yield base
+    yield base[1:]
+    yield base[::2]
+    yield base[::-1]
+    yield base[3:7]
+    yield base[7:]
+    yield base[:0]
+    yield base.reshape(4, 5)[:, 1:3]
+    yield base.reshape(4, 5).T
+    yield base.reshape(4, 5)[::-2, ::3]
+    yield np.lib.stride_tricks.as_strided(base, (3, 4), (0, base.itemsize))
+    yield base.view(np.uint8)[3:11]
+
+
+def test_bounds_overlap_is_may_share_memory():
+    base = np.arange(20.0)
+    other = np.arange(20.0)
+    views = list(_views(base)) + list(_views(other))
+    checked = 0
+    for a, b in itertools.product(views, repeat=2):
+        assert _calls.bounds_overlap(a, b) == np.may_share_memory(a, b), (a.strides, b.strides)
+        checked += 1
+    assert checked == len(views) ** 2
+    # both answers occur, so the comparison can fail either way
+    assert _calls.bounds_overlap(base[:5], base[4:])
+    assert not _calls.bounds_overlap(base[:5], base[5:])
+
+
+def test_layout_key_tells_layouts_apart():
+    a = np.zeros((4, 6), np.float64)
+    same = np.ones((4, 6), np.float64)
+    assert _calls.layout_key(a) == _calls.layout_key(same)
+    different = [
+        a.T, a[:, ::2], a[::-1], a.astype(np.float32), a.astype(">f8"),
+        a.reshape(6, 4), a.reshape(24), a.astype(np.int64),
+        np.frombuffer(bytearray(8 * 24 + 1), np.float64, 24, 1).reshape(4, 6),  # misaligned
+    ]
+    keys = [_calls.layout_key(v) for v in different]
+    assert _calls.layout_key(a) not in keys
+    assert len(set(keys)) == len(keys)
+
+
+def test_layout_key_of_two_arrays_has_no_ambiguous_split():
+    x1, x2 = np.zeros(3), np.zeros((3, 1))
+    # (1-D, 2-D) and (2-D, 1-D) must not give the same bytes
+    assert _calls.layout_key(x1, x2) != _calls.layout_key(x2, x1)
+    assert _calls.layout_key(x1, x2) != _calls.layout_key(x1)
+    assert _calls.layout_key(x1, None) == _calls.layout_key(x1)
+
+
+def test_layout_key_refuses_a_non_array():
+    with pytest.raises(TypeError):
+        _calls.layout_key([1, 2, 3])
+    with pytest.raises(TypeError):
+        _calls.layout_key(np.zeros(3), [1, 2])
+
+
+def test_is_c_contiguous_aligned():
+    a = np.zeros((3, 4))
+    assert _calls.is_c_contiguous_aligned(a)
+    assert not _calls.is_c_contiguous_aligned(a.T)
+    misaligned = np.frombuffer(bytearray(8 * 12 + 1), np.float64, 12, 1)
+    assert misaligned.flags.c_contiguous and not misaligned.flags.aligned
+    assert not _calls.is_c_contiguous_aligned(misaligned)
+
+
+def test_default_threads_is_capped():
+    from fastconv._kernels import _direct
+    assert _calls.default_threads(1) == 1
+    assert _calls.default_threads(10**6) == _direct.max_threads()
+    assert threads._openmp_limit() == min(_direct.max_threads(), threads._usable_cpus())
