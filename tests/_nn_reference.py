@@ -210,12 +210,13 @@ def conv_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, groups
         return acc.astype(dtype)
 
 
-def conv_bound(x, weight, bias=None, **kw):
-    """Per-output float64 scale for tolerances: the layer applied to |x|, |weight|,
-    |bias| (padding modes copy values, so |pad(x)| = pad(|x|))."""
+def conv_bound(x, weight, bias=None, *args, **kw):
+    """Per-output float64 scale for tolerances: the layer (arguments as
+    conv_reference's) applied to |x|, |weight|, |bias| (padding modes copy values, so
+    |pad(x)| = pad(|x|))."""
     def mag(a):
         return None if a is None else np.abs(np.asarray(a).astype(np.complex128))
-    return conv_reference(mag(x), mag(weight), mag(bias), exact=True, **kw)
+    return conv_reference(mag(x), mag(weight), mag(bias), *args, exact=True, **kw)
 
 
 def assert_nn_close(got, expected, bound=None, err_msg="", rtol_factor=1.0, normwise=False):

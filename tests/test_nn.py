@@ -29,9 +29,9 @@ from _nn_reference import (
     expected_error,
     normalize_padding,
 )
-from _pool_reference import Failures
 
-METHODS = tuple(fastconv.nn.METHODS)
+# the names a call may be given besides 'auto'
+METHODS = tuple(m for m in fastconv.nn.METHODS if m != "auto")
 conv, conv1d, conv2d, conv3d = (fastconv.nn.conv, fastconv.nn.conv1d, fastconv.nn.conv2d,
                                 fastconv.nn.conv3d)
 choose_method = fastconv.nn.choose_method
@@ -248,39 +248,65 @@ def test_reference_4d_is_a_sum_of_3d_layers(rng):
 TRANSFORM_TOLERANCE = dict(rtol_factor=10.0, normwise=True)
 METHOD_TOLERANCE = {"winograd": TRANSFORM_TOLERANCE, "fft": TRANSFORM_TOLERANCE}
 LAYER_KEYS = ("stride", "padding", "dilation", "groups", "padding_mode")
+ALWAYS = ("auto", "direct", "gemm")  # methods that run every call
+EVERY = ("auto",) + METHODS
 
 
 def _copy(a):
     return None if a is None else np.array(a, copy=True)
 
 
-def check(x, w, b=None, method="auto", **kw):
-    """conv(x, w, b, method=method, **kw) == conv_reference (values, dtype, shape) and
-    its inputs unchanged; returns the result."""
-    before = [_copy(a) for a in (x, w, b)]
-    got = conv(x, w, b, method=method, **kw)
+def run_or_refuse(method, x, w, b=None, **kw):
+    """conv(x, w, b, method=method, **kw), or None where a method outside ALWAYS
+    refuses the call (with a ValueError naming method: anything else fails)."""
+    try:
+        return conv(x, w, b, method=method, **kw)
+    except ValueError as exc:
+        if method in ALWAYS or "method" not in str(exc):
+            raise
+        return None
+
+
+def tolerance_of(method, x, w, b=None, **kw):
+    """assert_nn_close's tolerance arguments for the method ('auto': its choice)."""
+    used = choose_method(x, w, b, **kw) if method == "auto" else method
+    return METHOD_TOLERANCE.get(used, {})
+
+
+def check(x, w, b=None, method=EVERY, **kw):
+    """conv(x, w, b, method=m, **kw) == conv_reference (values, dtype, shape) and the
+    inputs unchanged, for the method or for each of a sequence of methods (where
+    those not in ALWAYS may refuse the call with a ValueError naming method);
+    returns the first result."""
+    methods = (method,) if isinstance(method, str) else tuple(method)
     layer = {k: v for k, v in kw.items() if k in LAYER_KEYS}
-    exp = conv_reference(x, w, b, **layer)
-    msg = f"x {np.shape(x)} w {np.shape(w)} bias {b is not None} method={method} {kw}"
-    used = choose_method(x, w, b, **layer) if method == "auto" else method
-    assert_nn_close(got, exp, conv_bound(x, w, b, **layer), err_msg=msg,
-                    **METHOD_TOLERANCE.get(used, {}))
-    for a, a0 in zip((x, w, b), before):
-        if a0 is not None:
-            np.testing.assert_array_equal(np.asarray(a), a0, strict=True,
-                                          err_msg="an input was modified " + msg)
-    return got
+    exp, bound = conv_reference(x, w, b, **layer), conv_bound(x, w, b, **layer)
+    before = [_copy(a) for a in (x, w, b)]
+    results = []
+    for m in methods:
+        msg = f"x {np.shape(x)} w {np.shape(w)} bias {b is not None} method={m} {kw}"
+        got = (conv(x, w, b, method=m, **kw) if len(methods) == 1
+               else run_or_refuse(m, x, w, b, **kw))
+        if got is None:
+            continue
+        assert_nn_close(got, exp, bound, err_msg=msg, **tolerance_of(m, x, w, b, **layer))
+        for a, a0 in zip((x, w, b), before):
+            assert a0 is None or np.array_equal(np.asarray(a), a0), "an input was modified " + msg
+        results.append(got)
+    return results[0]
 
 
-def check_or_raises(x, w, b=None, **kw):
+def check_or_raises(x, w, b=None, method=EVERY, **kw):
     """check(), or the ValueError expected_error predicts (a kernel longer than the
-    padded input, a reflect/circular padding longer than its axis)."""
+    padded input, a reflect/circular padding longer than its axis) from every method
+    of ALWAYS."""
     layer = {k: v for k, v in kw.items() if k in LAYER_KEYS}
     err = expected_error(np.shape(x), np.shape(w), **layer)
     if err is None:
-        return check(x, w, b, **kw)
-    with pytest.raises(ValueError, match=err):
-        conv(x, w, b, **kw)
+        return check(x, w, b, method, **kw)
+    for m in ALWAYS:
+        with pytest.raises(ValueError, match=err):
+            conv(x, w, b, method=m, **kw)
     return None
 
 
@@ -293,19 +319,23 @@ def layer_arrays(rng, x_shape, w_shape, dtype="float64", bias=True, kind="small"
 
 def run_grid(rng, n_shapes, k_shapes, strides, dilations, paddings, channel_sets,
              padding_mode, dtype="float64"):
-    """check_or_raises over the product of the arguments; channel_sets holds
-    (C_in, C_out, groups) triples (a bias with every grouped set)."""
-    fails = Failures()
-    count = 0
+    """check_or_raises (every method) over the product of the arguments;
+    channel_sets holds (C_in, C_out, groups) triples (a bias with every grouped set).
+    Fails at the end with all failing configurations."""
+    failures = []
     for n, k, (c_in, c_out, groups) in itertools.product(n_shapes, k_shapes, channel_sets):
         x, w, b = layer_arrays(rng, (2, c_in) + n, (c_out, c_in // groups) + k, dtype,
                                bias=groups > 1)
         for s, d, p in itertools.product(strides, dilations, paddings):
-            fails.run(check_or_raises, x, w, b, stride=s, padding=p, dilation=d,
-                      groups=groups, padding_mode=padding_mode)
-            count += 1
-    fails.check()
-    return count
+            kw = dict(stride=s, padding=p, dilation=d, groups=groups,
+                      padding_mode=padding_mode)
+            try:
+                check_or_raises(x, w, b, **kw)
+            except Exception as exc:  # noqa: BLE001 - collected, reported below
+                first = str(exc).splitlines()[0] if str(exc) else ""
+                failures.append(f"x {x.shape} w {w.shape} {kw}: {type(exc).__name__} {first}")
+    assert not failures, f"{len(failures)} failing configurations:\n" + "\n".join(
+        failures[:25])
 
 
 # ----------------------------------------------------------------------------- grids
@@ -314,14 +344,14 @@ def test_grid_1d(padding_mode, rng):
     """Every stride/dilation/padding form on short signals: kernels longer than the
     (padded) input, even kernels, strides longer than the kernel, 'same' with stride > 1."""
     run_grid(rng, [(1,), (4,), (7,)], [(1,), (2,), (3,), (5,)], [1, 2, 3], [1, 2],
-             [0, 1, 3, (2,), [(0, 2)], ((3, 1),), "valid", "same"],
-             [(1, 1, 1), (4, 6, 2), (2, 4, 2)], padding_mode)
+             [0, 3, (2,), [(0, 1)], ((3, 1),), "valid", "same"],
+             [(1, 1, 1), (4, 6, 2)], padding_mode)
 
 
 @pytest.mark.parametrize("padding_mode", PADDING_MODES)
 def test_grid_2d(padding_mode, rng):
-    run_grid(rng, [(5, 6), (2, 3)], [(1, 1), (3, 3), (2, 3), (4, 1)],
-             [1, (2, 1), 3], [1, (1, 2)],
+    run_grid(rng, [(5, 6), (2, 3)], [(1, 1), (2, 3), (4, 1)],
+             [1, (2, 3)], [1, (1, 2)],
              [0, 2, (1, 0), ((0, 2), (1, 1)), "valid", "same"],
              [(2, 2, 1), (3, 3, 3), (4, 6, 2)], padding_mode)
 
@@ -337,9 +367,9 @@ def test_grid_3d(padding_mode, rng):
 def test_4d(padding_mode, rng):
     """Four spatial axes (no torch function has them)."""
     x, w, b = layer_arrays(rng, (2, 2, 3, 4, 3, 4), (2, 1, 2, 1, 2, 3))
-    check(x, w, b, stride=(1, 2, 1, 1), padding=((1, 0), 0, (0, 1), 1),
+    check(x, w, b, stride=(1, 2, 1, 1), padding=((1, 0), (0, 0), (0, 1), (1, 1)),
           dilation=(1, 1, 2, 1), groups=2, padding_mode=padding_mode)
-    check(x[0], w, None, padding="same", stride=2, padding_mode=padding_mode)
+    check(x[0], w, None, padding="same", stride=2, groups=2, padding_mode=padding_mode)
 
 
 @pytest.mark.parametrize("nsp", [1, 2, 3])
@@ -488,20 +518,14 @@ def run_method(case, method, rng):
     ValueError naming method; direct and gemm never refuse)."""
     x_shape, w_shape, dtype, bias, kw = case
     x, w, b = layer_arrays(rng, x_shape, w_shape, dtype, bias, kind="full")
-    if method in ("auto", "direct", "gemm"):
-        check(x, w, b, method=method, **kw)
-        return True
-    try:
-        conv(x, w, b, method=method, **kw)
-    except ValueError as exc:
-        assert "method" in str(exc), str(exc)
+    if run_or_refuse(method, x, w, b, **kw) is None:
         return False
     check(x, w, b, method=method, **kw)
     return True
 
 
-@pytest.mark.parametrize("method", ("auto",) + METHODS)
-@pytest.mark.parametrize("case", METHOD_CASES)
+@pytest.mark.parametrize("method", EVERY)
+@pytest.mark.parametrize("case", [pytest.param(p.values, id=p.id) for p in METHOD_CASES])
 def test_every_method_on_every_shape(case, method, rng):
     run_method(case, method, rng)
 
@@ -509,15 +533,14 @@ def test_every_method_on_every_shape(case, method, rng):
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_accepts_some_shape(method, rng):
     """A method refusing everything would pass the test above."""
-    ran = [run_method(p.values[0], method, rng) for p in METHOD_CASES]
+    ran = [run_method(p.values, method, rng) for p in METHOD_CASES]
     assert any(ran), f"method {method!r} refused every case"
 
 
 def test_methods_names():
     assert isinstance(fastconv.nn.METHODS, (tuple, list))
     assert {"direct", "gemm"} <= set(METHODS)
-    assert "auto" not in METHODS
-    assert all(isinstance(m, str) for m in METHODS)
+    assert all(isinstance(m, str) for m in fastconv.nn.METHODS)
 
 
 @pytest.mark.parametrize("method", ["foo", "DIRECT", "", None, 3])
@@ -529,12 +552,16 @@ def test_unknown_method(method):
 
 def test_choose_method(rng):
     for p in METHOD_CASES:
-        x_shape, w_shape, dtype, bias, kw = p.values[0]
+        x_shape, w_shape, dtype, bias, kw = p.values
         x, w, b = layer_arrays(rng, x_shape, w_shape, dtype, bias)
-        for measure in (False, True) if len(x_shape) == 4 else (False,):
-            name = choose_method(x, w, b, measure=measure, **kw)
-            assert isinstance(name, str) and name in METHODS, name
-            # the chosen method runs the call
+        name = choose_method(x, w, b, **kw)
+        assert isinstance(name, str) and name in METHODS, name
+        check(x, w, b, method=name, **kw)  # the chosen method runs the call
+        if len(x_shape) == 4:
+            # as fastconv.choose_conv_method: the fastest and every method's time
+            name, times = choose_method(x, w, b, measure=True, **kw)
+            assert name in METHODS and set(times) <= set(METHODS), (name, times)
+            assert name == min(times, key=times.get) and min(times.values()) > 0
             check(x, w, b, method=name, **kw)
 
 
@@ -557,26 +584,23 @@ WORKER_CASES = [
 ]
 
 
-@pytest.mark.parametrize("method", ("auto",) + METHODS)
+@pytest.mark.parametrize("method", EVERY)
 @pytest.mark.parametrize("case", WORKER_CASES,
                          ids=[f"{c[2]}-{len(c[1]) - 2}d-{i}" for i, c in enumerate(WORKER_CASES)])
 def test_workers_bit_identical(case, method, rng):
     x_shape, w_shape, dtype, kw = case
     x, w, b = layer_arrays(rng, x_shape, w_shape, dtype)
-    try:
-        one = conv(x, w, b, method=method, workers=1, **kw)
-    except ValueError as exc:
-        assert method not in ("auto", "direct", "gemm") and "method" in str(exc)
+    one = run_or_refuse(method, x, w, b, workers=1, **kw)
+    if one is None:
         return
     two = conv(x, w, b, method=method, workers=2, **kw)
     np.testing.assert_array_equal(one, two, strict=True)
-    used = choose_method(x, w, b, workers=1, **kw) if method == "auto" else method
     exp, bound = conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw)
-    assert_nn_close(one, exp, bound, **METHOD_TOLERANCE.get(used, {}))
+    assert_nn_close(one, exp, bound, **tolerance_of(method, x, w, b, workers=1, **kw))
     for workers in (-1, None, 64):
-        used = choose_method(x, w, b, workers=workers, **kw) if method == "auto" else method
         assert_nn_close(conv(x, w, b, method=method, workers=workers, **kw), exp, bound,
-                        err_msg=f"workers={workers}", **METHOD_TOLERANCE.get(used, {}))
+                        err_msg=f"workers={workers}",
+                        **tolerance_of(method, x, w, b, workers=workers, **kw))
 
 
 @pytest.mark.parametrize("workers, exc", [(0, ValueError), (-10**6, ValueError),
@@ -608,12 +632,15 @@ def test_out(dtype, layout, rng):
                                  ((3, 9), (2, 3, 3), dict(stride=2)),
                                  ((1, 2, 4, 5, 3), (2, 2, 1, 3, 2), {})]:
         x, w, b = layer_arrays(rng, x_shape, w_shape, dtype)
-        expected = conv(x, w, b, **kw)
-        out = out_like(expected.shape, expected.dtype, layout)
-        got = conv(x, w, b, out=out, **kw)
-        assert got is out
-        np.testing.assert_array_equal(out, expected)
-        assert_nn_close(out, conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw))
+        for method in EVERY:
+            expected = run_or_refuse(method, x, w, b, **kw)
+            if expected is None:
+                continue
+            out = out_like(expected.shape, expected.dtype, layout)
+            assert conv(x, w, b, method=method, out=out, **kw) is out
+            np.testing.assert_array_equal(out, expected)
+            assert_nn_close(out, conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw),
+                            **tolerance_of(method, x, w, b, **kw))
 
 
 def test_out_through_conv2d(rng):
@@ -649,11 +676,7 @@ def test_read_only_out():
 def test_out_overlapping_the_inputs(method, rng):
     """out sharing memory with x or weight: the result of a call without out."""
     def run(x, w, out=None, **kw):
-        try:
-            return conv(x, w, method=method, out=out, **kw)
-        except ValueError as exc:
-            assert method not in ("direct", "gemm") and "method" in str(exc)
-            return None
+        return run_or_refuse(method, x, w, out=out, **kw)
 
     data = rng.standard_normal(1000)
     cases = [
@@ -694,9 +717,11 @@ def test_convnd_positional_order(fn, nsp, rng):
     assert_nn_close(fn(input=x, weight=w, bias=b, stride=2, padding=3, dilation=4, groups=2),
                     exp, conv_bound(x, w, b, *args))
     assert_nn_close(fn(x[0], w, b, *args), exp[0], conv_bound(x[0], w, b, *args))
-    assert_nn_close(fn(x, w), conv_reference(x, w), conv_bound(x, w))
-    got = fn(x, w, None, 1, 1, padding_mode="circular", method="direct", workers=1)
-    assert_nn_close(got, conv_reference(x, w, None, 1, 1, padding_mode="circular"))
+    w1 = np.concatenate([w, w[::-1]], axis=1)  # for groups=1
+    assert_nn_close(fn(x, w1), conv_reference(x, w1), conv_bound(x, w1))
+    got = fn(x, w1, None, 1, 1, padding_mode="circular", method="direct", workers=1)
+    assert_nn_close(got, conv_reference(x, w1, None, 1, 1, padding_mode="circular"),
+                    conv_bound(x, w1, None, 1, 1, padding_mode="circular"))
     with pytest.raises(TypeError):
         fn(x, w, b, 2, 3, 4, 2, "zeros")   # padding_mode is keyword-only
 
@@ -734,7 +759,7 @@ TORCH_CASES = REFERENCE_TORCH_CASES + [
     ((1, 2, 5, 4, 6), (2, 2, 2, 3, 4), dict(padding="same")),
     ((2, 3, 12, 11), (8, 3, 7, 7), dict(stride=2, padding=3)),
     ((2, 8, 6, 6), (8, 8, 1, 1), {}),
-    ((1, 3, 4, 4), (2, 3, 5, 5), dict(padding=(2, 1), dilation=(1, 2))),
+    ((1, 3, 4, 4), (2, 3, 5, 5), dict(padding=(2, 3), dilation=(1, 2))),
 ]
 
 
@@ -800,7 +825,7 @@ BAD_INPUTS = [
     ("reflect-too-long", np.ones((1, 1, 4)), np.ones((1, 1, 3)), None,
      dict(padding=4, padding_mode="reflect"), ValueError, "padding"),
     ("circular-too-long", np.ones((1, 1, 4)), np.ones((1, 1, 3)), None,
-     dict(padding=(0, 5), padding_mode="circular"), ValueError, "padding"),
+     dict(padding=((0, 5),), padding_mode="circular"), ValueError, "padding"),
     ("kernel-too-long", np.ones((1, 1, 3)), np.ones((1, 1, 5)), None, {}, ValueError,
      r"(?i)kernel|weight"),
     ("kernel-too-long-padded", np.ones((1, 1, 3)), np.ones((1, 1, 6)), None,
