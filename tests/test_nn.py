@@ -436,6 +436,39 @@ def test_lists_and_numpy_integer_parameters(rng):
     assert_nn_close(conv(x, w, b, stride=(2, 1), padding=[[1, 1], [1, 1]], groups=2), exp)
 
 
+@pytest.mark.parametrize("method", ALWAYS)
+def test_nonfinite_inputs_stay_local(method, rng):
+    """A NaN or an infinity reaches only the outputs whose window holds it (as torch's
+    and the reference's sums), also for a long kernel."""
+    for x_shape, w_shape, kw in [((2, 3, 9, 8), (4, 3, 3, 3), dict(padding=1)),
+                                 ((2, 2, 300), (2, 2, 101), dict(padding=50))]:
+        x = rng.random(x_shape)
+        w = rng.random(w_shape) + 0.5
+        x[(0, 1) + (4,) * (len(x_shape) - 2)] = np.nan
+        x[(-1, 0) + (2,) * (len(x_shape) - 2)] = np.inf
+        got = conv(x, w, method=method, **kw)
+        exp = conv_reference(x, w, **kw)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(exp))
+        np.testing.assert_array_equal(np.isposinf(got), np.isposinf(exp))
+        assert 0 < np.isnan(exp).sum() < exp.size and np.isinf(exp).any()
+        finite = np.isfinite(exp)
+        assert_nn_close(got[finite], exp[finite], conv_bound(x, w, **kw)[finite])
+
+
+def test_mixed_padding_forms(rng):
+    """An int next to a pair is outside the documented forms: it either means that int
+    on both sides or is refused naming padding, never another exception."""
+    x, w, b = layer_arrays(rng, (1, 2, 5, 6), (2, 2, 3, 3))
+    for padding in [((1, 2), 1), (1, (0, 2)), ((1, 2), (1, 2, 3)), ((1,), (1, 1))]:
+        try:
+            got = conv(x, w, b, padding=padding)
+        except (ValueError, TypeError) as exc:
+            assert "padding" in str(exc), str(exc)
+            continue
+        pairs = [(p, p) if np.ndim(p) == 0 else tuple(p) for p in padding]
+        assert_nn_close(got, conv_reference(x, w, b, padding=pairs))
+
+
 # ----------------------------------------------------------------------------- layouts
 @pytest.mark.parametrize("which", ["x", "weight", "bias", "all"])
 @pytest.mark.parametrize("layout, dtype", [
