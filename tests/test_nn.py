@@ -338,6 +338,33 @@ def run_grid(rng, n_shapes, k_shapes, strides, dilations, paddings, channel_sets
         failures[:25])
 
 
+def test_check_can_fail(monkeypatch, rng):
+    """check() flags a layer off by one element, one with the 'same' padding of an even
+    kernel on the wrong side, and one that writes into its input."""
+    real = fastconv.nn.conv
+    x, w, b = layer_arrays(rng, (1, 2, 7, 6), (3, 2, 4, 2))
+    check(x, w, b, padding="same")
+
+    def one_off(*args, **kw):
+        res = real(*args, **kw)
+        res.flat[5] += 1e-3 * abs(res.flat[5]) + 1e-9
+        return res
+
+    def wrong_side(x, w, b=None, **kw):
+        pads = [(a, c) for c, a in normalize_padding("same", x.shape[2:], w.shape[2:])]
+        return real(x, w, b, **dict(kw, padding=pads))
+
+    def in_place(x, w, b=None, **kw):
+        res = real(x, w, b, **kw)
+        x[0, 0, 0, 0] += 1.0
+        return res
+
+    for fake in (one_off, wrong_side, in_place):
+        monkeypatch.setitem(globals(), "conv", fake)
+        with pytest.raises(AssertionError):
+            check(x.copy(), w, b, padding="same", method="direct")
+
+
 # ----------------------------------------------------------------------------- grids
 @pytest.mark.parametrize("padding_mode", PADDING_MODES)
 def test_grid_1d(padding_mode, rng):
