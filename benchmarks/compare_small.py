@@ -57,7 +57,6 @@ import concurrent.futures
 import contextlib
 import math
 import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -77,8 +76,8 @@ import scipy  # noqa: E402
 import fastconv  # noqa: E402
 from benchmarks.common import (calls_per_sample, interleaved_samples,  # noqa: E402
                                loadavg, max_rel_error, n_cpus, print_config,
-                               report_wrong_outputs, save_run, seconds_per_call,
-                               warm_up)
+                               print_machine, report_wrong_outputs, save_run,
+                               seconds_per_call, warm_up)
 from benchmarks.small import (CASE_PEERS, MEMORY_PEERS, SMALL_CASES,  # noqa: E402
                               cv2, has_out, memory_data, memory_peers,
                               peer_threads, small_data, small_peers,
@@ -392,17 +391,7 @@ def main(argv=None):
                           "not installed: its peer is skipped"))
         print(f"fastconv workers: {fastconv.get_workers()}"
               + (f" (set_workers({threads}))" if args.threads else " (default)"))
-        print(f"python {platform.python_version()}, {platform.machine()}, {ncpu} usable CPUs, "
-              + ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in
-                          ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE")))
-        print(f"loadavg at start: {load_start}")
-        if threads > ncpu:
-            print(f"WARNING: {threads} threads on {ncpu} usable CPUs")
-        try:
-            if os.getloadavg()[0] > 0.5 * ncpu:
-                print("WARNING: the machine is busy; timings will be noisy")
-        except OSError:
-            pass
+        print_machine(threads, ncpu, load_start)
         empty = min(seconds_per_call(lambda: None, 100_000) for _ in range(5))
         print(f"median of {rounds} interleaved samples per peer, each a loop of N calls "
               f"(about {SAMPLE_S * 1e3:.0f} ms); ratio = peer time / fastconv time "

@@ -181,10 +181,13 @@ def find_cycles(graph):
 
 # A layer imports nothing from the layers above it.
 LAYERS = {
-    "_kernels": ("_methods", "_plan", "_normal", "_api"),
-    "_methods": ("_plan", "_normal", "_api"),
-    "_plan": ("_normal", "_api"),
-    "_normal": ("_api", "_plan"),
+    "_kernels": ("_methods", "_plan", "_normal", "_api", "nn"),
+    "_methods": ("_plan", "_normal", "_api", "nn"),
+    "_plan": ("_normal", "_api", "nn"),
+    "_normal": ("_api", "_plan", "nn"),
+    # the public namespaces build on the layers below, never on each other
+    "_api": ("nn",),
+    "nn": ("_api",),
 }
 
 

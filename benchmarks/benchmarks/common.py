@@ -1,7 +1,8 @@
 """Shared helpers for the fastconv benchmark suite.
 
 Used by the asv benchmarks in this package and by ``benchmarks/compare.py``,
-``benchmarks/compare_pool.py`` and ``benchmarks/compare_small.py``.
+``benchmarks/compare_pool.py``, ``benchmarks/compare_small.py`` and
+``benchmarks/compare_nn.py``.
 Everything here is plain NumPy/SciPy plus optional OpenCV; no fastconv
 internals are touched, only its public API.
 """
@@ -84,6 +85,26 @@ def print_config():
     return cfg.getvalue()
 
 
+def print_machine(threads, ncpu, load_start):
+    """Print Python, the CPUs, the threading and BLAS variables and the load.
+
+    Warns when `threads` exceeds the `ncpu` usable CPUs or the machine is busy.
+    """
+    import platform
+
+    print(f"python {platform.python_version()}, {platform.machine()}, {ncpu} usable CPUs, "
+          + ", ".join(f"{k}={os.environ.get(k, 'unset')}" for k in
+                      ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "OPENBLAS_CORETYPE")))
+    print(f"loadavg at start: {load_start}")
+    if threads > ncpu:
+        print(f"WARNING: {threads} threads on {ncpu} usable CPUs")
+    try:
+        if os.getloadavg()[0] > 0.5 * ncpu:
+            print("WARNING: the machine is busy; timings will be noisy")
+    except OSError:
+        pass
+
+
 def report_wrong_outputs(failed):
     """Print the (case title, peer, reason) of peers not timed; the exit status."""
     if not failed:
@@ -116,21 +137,34 @@ def seconds_per_call(fn, number):
     return (time.perf_counter() - t0) / number
 
 
-def interleaved_samples(calls, numbers, rounds):
+def interleaved_samples(calls, numbers, rounds, warm=None):
     """Time the zero-argument callables `calls` ({name: fn}) in interleaved rounds.
 
     Every round times one loop of ``numbers[name]`` calls of each, in an
     order rotated by one every round, so no callable always follows another
-    (caches, clocks and thread pools). Returns {name: [seconds per call,
-    one per round]}.
+    (caches, clocks and thread pools). `warm` ({name: seconds}, optional):
+    untimed calls for about that long (at least one) before each loop of
+    that callable; a loop of one call of a few milliseconds otherwise pays
+    for waking its thread pool while the previous callable's threads still
+    spin. Returns {name: [seconds per call, one per round]}.
     """
     names = list(calls)
+    warm = warm or {}
     samples = {name: [] for name in names}
     for r in range(rounds if names else 0):
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
+            if warm.get(name):
+                warm_up(calls[name], warm[name])
             samples[name].append(seconds_per_call(calls[name], numbers[name]))
     return samples
+
+
+def preallocated(shape, dtype):
+    """An output array with its pages already touched (no faults when timed)."""
+    out = np.empty(shape, dtype)
+    out.fill(0)
+    return out
 
 
 def max_rel_error(out, ref):

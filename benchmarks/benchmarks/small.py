@@ -44,7 +44,7 @@ import scipy.signal
 
 import fastconv
 
-from .common import safe_import, warm_up
+from .common import preallocated, safe_import, warm_up
 
 cv2 = safe_import("cv2")
 
@@ -178,18 +178,11 @@ def small_reference(case, data):
     raise ValueError(case)
 
 
-def _preallocated(shape, dtype):
-    """An output array with its pages already touched (no faults when timed)."""
-    out = np.empty(shape, dtype)
-    out.fill(0)
-    return out
-
-
 def _fastconv_peers(fn, args, kwargs, out_shape, dtype):
     """The 'fastconv' row and, where `fn` takes ``out=``, the 'fastconv_out' row."""
     peers = {"fastconv": Peer(lambda: fn(*args, **kwargs), None)}
     if has_out(fn):
-        out = _preallocated(out_shape, dtype)
+        out = preallocated(out_shape, dtype)
         peers["fastconv_out"] = Peer(lambda: fn(*args, out=out, **kwargs), None)
     return peers
 
@@ -198,7 +191,7 @@ def _cv2_peers(x, k, anchor=(-1, -1), view=None):
     """cv2.filter2D (a correlation, zero border) without and with ``dst=``."""
     if cv2 is None:
         return {}
-    dst = _preallocated(x.shape, x.dtype)
+    dst = preallocated(x.shape, x.dtype)
     border = cv2.BORDER_CONSTANT
     return {
         "cv2": Peer(lambda: cv2.filter2D(x, -1, k, anchor=anchor, borderType=border),
@@ -222,7 +215,7 @@ def small_peers(case, data):
         peers = _fastconv_peers(fastconv.correlate, (x, k), {"mode": "same"}, x.shape,
                                 x.dtype)
         peers.update(_cv2_peers(x, k))
-        output = _preallocated(x.shape, x.dtype)
+        output = preallocated(x.shape, x.dtype)
         peers["scipy_ndimage"] = Peer(
             lambda: scipy.ndimage.correlate(x, k, mode="constant", cval=0.0), "fastconv")
         peers["scipy_ndimage_output"] = Peer(
@@ -236,7 +229,7 @@ def small_peers(case, data):
         # filter2D correlates, anchored at the first tap: dst[i, j] = x[i, j + 1] - x[i, j]
         flipped = np.ascontiguousarray(k[:, ::-1])
         peers.update(_cv2_peers(x, flipped, anchor=(0, 0), view=lambda r: r[:, :-1]))
-        diff = _preallocated((n0, n1 - 1), x.dtype)
+        diff = preallocated((n0, n1 - 1), x.dtype)
         peers["numpy"] = Peer(lambda: x[:, 1:] - x[:, :-1], "fastconv")
         peers["numpy_out"] = Peer(lambda: np.subtract(x[:, 1:], x[:, :-1], out=diff),
                                   "fastconv_out")
@@ -269,7 +262,7 @@ def memory_peers(data):
     x, k = data["x"], data["k"]
     peers = _fastconv_peers(fastconv.correlate, (x, k), {"mode": "same"}, x.shape, x.dtype)
     peers.update(_cv2_peers(x, k))
-    copy = _preallocated(x.shape, x.dtype)
+    copy = preallocated(x.shape, x.dtype)
     peers["copy"] = Peer(lambda: np.copyto(copy, x), None)
     return peers
 

@@ -32,10 +32,13 @@ import math
 
 import numpy as np
 
+from . import direct
 from . import run as run_method
+from .._kernels._calls import is_c_contiguous_aligned
 from .problem import ConvProblem, cast_result, flip_index
 
-__all__ = ["LAYER_METHODS", "PADDING_MODES", "LayerProblem", "conv_problem", "run"]
+__all__ = ["LAYER_METHODS", "PADDING_MODES", "LayerPlan", "LayerProblem", "conv_problem", "plan",
+           "run"]
 
 # The methods a layer can take, by their fastconv.nn names.
 LAYER_METHODS = ("direct", "gemm", "fft")
@@ -72,6 +75,16 @@ class LayerProblem:
         """Multiply-adds of the layer (bias not counted)."""
         return (self.batch * self.c_out * math.prod(self.out_spatial)
                 * (self.c_in // self.groups) * math.prod(self.k))
+
+    def with_arrays(self, x, weight, bias):
+        """The same problem for other arrays of the same layouts (x as the
+        caller passed it)."""
+        new = LayerProblem()
+        for name in self.__slots__:
+            setattr(new, name, getattr(self, name))
+        new.x = x[np.newaxis] if self.unbatched else x
+        new.weight, new.bias = weight, bias
+        return new
 
     @property
     def plain(self):
@@ -176,19 +189,19 @@ def _bias_shape(lp):
     return (lp.c_out,) + (1,) * len(lp.out_spatial)
 
 
-def run(lp, p, method, out=None):
-    """Compute layer `lp`, whose problem is `p` (`conv_problem`), by `method`
-    (a name of `LAYER_METHODS`), into `out` when given (an array of the
-    result's shape and dtype, overlapping no input)."""
-    full_shape = (lp.batch, lp.c_out, *lp.out_spatial)
-    target = None
-    if (out is not None and out.dtype == p.result_dtype and out.flags.c_contiguous
-            and out.flags.aligned):
-        target = out.reshape(p.out_shape)
-    result = run_method(p, _CONV_METHODS[method], None, target)
-    result = result.reshape(full_shape)
-    if lp.bias is not None:
-        bias = lp.bias.astype(p.result_dtype, copy=False).reshape(_bias_shape(lp))
+def _target(out, dtype, shape):
+    """`out` as the kernels' output array when they can write into it, else None."""
+    if out is not None and out.dtype == dtype and is_c_contiguous_aligned(out):
+        return out.reshape(shape)
+    return None
+
+
+def _finish(lp, result, bias, dtype, out, target):
+    """The layer's result from the methods' `result` (of `dtype`): bias added,
+    batch axis dropped for an unbatched call, rounded and written to `out`."""
+    result = result.reshape((lp.batch, lp.c_out, *lp.out_spatial))
+    if bias is not None:
+        bias = bias.astype(dtype, copy=False).reshape(_bias_shape(lp))
         # integer sums wrap modulo 2**bits as the products' sums do
         np.add(result, bias, out=result, casting="unsafe")
     if lp.unbatched:
@@ -198,3 +211,54 @@ def run(lp, p, method, out=None):
             return out
         return cast_result(result, lp.result_dtype, out)
     return cast_result(result, lp.result_dtype)
+
+
+def run(lp, p, method, out=None):
+    """Compute layer `lp`, whose problem is `p` (`conv_problem`), by `method`
+    (a name of `LAYER_METHODS`), into `out` when given (an array of the
+    result's shape and dtype, overlapping no input)."""
+    target = _target(out, p.result_dtype, p.out_shape)
+    result = run_method(p, _CONV_METHODS[method], None, target)
+    return _finish(lp, result, lp.bias, p.result_dtype, out, target)
+
+
+class LayerPlan:
+    """A layer call's method, for every call with the same arrays' layouts and
+    parameters (`fastconv._normal.layer.layer_key`).
+
+    For the direct method on a layer without strides or dilations it also
+    holds the direct kernel's plan, which runs on views of the new arrays;
+    otherwise the problem is rebuilt around them. Immutable: concurrent
+    calls share it.
+    """
+
+    __slots__ = ("lp", "method", "direct", "x_view", "w_view", "w_index", "result_dtype",
+                 "kernel_shape")
+
+    def run(self, x, weight, bias, out=None):
+        """The layer on these arrays (of the layouts the plan was made for)."""
+        lp = self.lp
+        if self.direct is None:
+            new = lp.with_arrays(x, weight, bias)
+            return run(new, conv_problem(new), self.method, out)
+        xb = x[np.newaxis] if lp.unbatched else x
+        in1 = xb.reshape(self.x_view)[:, :, np.newaxis]
+        in2 = weight.reshape(self.w_view)[self.w_index]
+        target = _target(out, self.result_dtype, self.kernel_shape)
+        result = self.direct.run(in1, in2, target)
+        return _finish(lp, result, bias, self.result_dtype, out, target)
+
+
+def plan(lp, p, method):
+    """The `LayerPlan` of layer `lp` (problem `p`) run by `method`."""
+    pl = LayerPlan()
+    pl.lp, pl.method, pl.result_dtype = lp, method, p.result_dtype
+    pl.kernel_shape = p.out_shape
+    pl.direct = None
+    if method == "direct" and lp.plain:
+        G = lp.groups
+        pl.x_view = (lp.batch, G, lp.c_in // G, *lp.n)
+        pl.w_view = (G, lp.c_out // G, lp.c_in // G, *lp.k)
+        pl.w_index = (np.newaxis,) + flip_index(p.in2.ndim - 1, range(2, p.in2.ndim - 1))
+        pl.direct = direct.plan(p)
+    return pl

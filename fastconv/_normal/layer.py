@@ -11,14 +11,16 @@ import sys
 
 import numpy as np
 
+from .._kernels import _calls, _direct
 from .._methods.layer import LAYER_METHODS, PADDING_MODES, LayerProblem
 from .._methods.problem import compute_dtype
 from .threads import resolve_workers
 from .validation import as_numeric_array, check_allocatable, check_int
 
-__all__ = ["METHODS", "layer_problem"]
+__all__ = ["METHODS", "layer_key", "layer_problem"]
 
-METHODS = ("auto",) + LAYER_METHODS
+# the values `method` takes besides "auto"
+METHODS = LAYER_METHODS
 
 
 def _per_axis(value, name, nsp, minimum):
@@ -176,3 +178,48 @@ def layer_problem(x, weight, bias, stride, padding, dilation, groups, padding_mo
     lp.result_dtype, lp.compute_dtype, lp.nthreads = result, compute, nthreads
     check_allocatable(math.prod(lp.out_shape), compute.itemsize, "the result")
     return lp
+
+
+_UNCACHED = object()
+
+
+def _param_key(value):
+    """`value` when it is an int, a str, or a tuple/list of ints or of pairs of
+    ints (as a tuple), else a marker no valid call's key holds."""
+    kind = type(value)
+    if kind is int or kind is str:
+        return value
+    if kind is tuple or kind is list:
+        items = []
+        for v in value:
+            vk = type(v)
+            if vk is int:
+                items.append(v)
+            elif (vk is tuple or vk is list) and len(v) == 2 and all(type(e) is int for e in v):
+                items.append((v[0], v[1]))
+            else:
+                return _UNCACHED
+        return (kind is list, tuple(items))
+    return _UNCACHED
+
+
+def layer_key(x, weight, bias, stride, padding, dilation, groups, padding_mode, method,
+              workers, nsp):
+    """Key of a layer call's plan, or None when the call is not cached.
+
+    Only ndarray arrays and plain Python parameters are cached; the key holds
+    the arrays' layouts (dtype, byte order, alignment, shape, strides), the
+    parameters with their types, the thread count and the SIMD kernels in
+    use: a call with an equal key would validate exactly as the one that
+    made the plan.
+    """
+    if type(x) is not np.ndarray or type(weight) is not np.ndarray:
+        return None
+    if bias is not None and type(bias) is not np.ndarray:
+        return None
+    if type(groups) is not int or type(padding_mode) is not str or type(method) is not str:
+        return None
+    key = (_calls.layout_key(x, weight), None if bias is None else _calls.layout_key(bias),
+           _param_key(stride), _param_key(padding), _param_key(dilation), groups, padding_mode,
+           method, nsp, resolve_workers(workers), _direct.simd_generation())
+    return None if _UNCACHED in key else key

@@ -396,15 +396,23 @@ def choose(p):
 
 
 def cheapest(p, methods):
-    """The method of `methods` ('direct', 'fft', 'im2col') with the least
-    predicted time on `p` that passes its guard; 'direct' when none does.
+    """(method, by_shape): the method of `methods` ('direct', 'fft', 'im2col')
+    with the least predicted time on `p` that passes its guard ('direct'
+    when none does), and whether that choice holds for every input of these
+    shapes and dtypes (no guard that looks at the values was consulted).
 
     For problems the public functions do not make themselves (the layers of
     `fastconv.nn`), so no cache by shape and no separable terms.
     """
     costs = {method: predict(p, method) for method in methods}
-    for method in sorted(costs, key=costs.get):
+    order = sorted(costs, key=costs.get)
+    for method in order:
         guard = GUARDS.get(method)
         if guard is None or guard(p):
-            return method
-    return "direct"
+            break
+    else:
+        return "direct", False
+    # im2col's guard reads the values of integers only
+    by_shape = method == order[0] and (
+        method == "direct" or (method == "im2col" and p.result_dtype.kind not in "biu"))
+    return method, by_shape

@@ -2,20 +2,24 @@
 
 from .._kernels._calls import bounds_overlap
 from .._methods import layer
-from .._normal.layer import METHODS, layer_problem
+from .._normal.layer import METHODS, layer_key, layer_problem
 from .._normal.validation import check_bool, check_out
 from .._plan import costmodel
+from .._plan.cache import PlanCache
 from .._plan.measure import best_time
 
 __all__ = ["METHODS", "choose_method", "conv", "conv1d", "conv2d", "conv3d"]
+
+# Plans of recent layer calls whose method does not depend on the input values.
+_plans = PlanCache(maxsize=256)
 
 # fastconv.nn's names of the ConvProblem methods the cost model knows.
 _LAYER_NAME = {"direct": "direct", "im2col": "gemm", "fft": "fft"}
 
 
 def _check_method(method):
-    if not isinstance(method, str) or method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; "
+    if not isinstance(method, str) or (method != "auto" and method not in METHODS):
+        raise ValueError(f"method must be one of {', '.join(map(repr, ('auto',) + METHODS))}; "
                          f"got {method!r}")
     return method
 
@@ -28,28 +32,42 @@ def _candidates(lp):
 
 
 def _auto(lp, p):
-    return _LAYER_NAME[costmodel.cheapest(p, _candidates(lp))]
+    """(method, whether the choice holds for every input of these layouts)."""
+    method, by_shape = costmodel.cheapest(p, _candidates(lp))
+    return _LAYER_NAME[method], by_shape
 
 
 def _conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, method, workers,
           out, nsp):
+    key = layer_key(x, weight, bias, stride, padding, dilation, groups, padding_mode, method,
+                    workers, nsp)
+    if key is not None:
+        pl = _plans.get(key)
+        if pl is not None:
+            if out is not None:
+                check_out(out, pl.lp.out_shape, pl.lp.result_dtype)
+                if _overlaps(out, x, weight, bias):
+                    out[...] = pl.run(x, weight, bias)
+                    return out
+            return pl.run(x, weight, bias, out)
     method = _check_method(method)
     lp = layer_problem(x, weight, bias, stride, padding, dilation, groups, padding_mode,
                        workers, nsp)
+    p = layer.conv_problem(lp)
+    chosen, by_shape = _auto(lp, p) if method == "auto" else (method, True)
+    if key is not None and by_shape:
+        pl = layer.plan(lp, p, chosen)
+        _plans.put(key, pl)
     if out is not None:
         check_out(out, lp.out_shape, lp.result_dtype)
-        if any(bounds_overlap(out, a) for a in (lp.x, lp.weight, lp.bias) if a is not None):
-            result = _conv_problem(lp, method, None)
-            out[...] = result
+        if _overlaps(out, lp.x, lp.weight, lp.bias):
+            out[...] = layer.run(lp, p, chosen)
             return out
-    return _conv_problem(lp, method, out)
+    return layer.run(lp, p, chosen, out)
 
 
-def _conv_problem(lp, method, out):
-    p = layer.conv_problem(lp)
-    if method == "auto":
-        method = _auto(lp, p)
-    return layer.run(lp, p, method, out)
+def _overlaps(out, *arrays):
+    return any(bounds_overlap(out, a) for a in arrays if a is not None)
 
 
 _PARAMS = """
@@ -265,7 +283,7 @@ def choose_method(x, weight, bias=None, *, stride=1, padding=0, dilation=1, grou
                        workers)
     p = layer.conv_problem(lp)
     if not measure:
-        return _auto(lp, p)
+        return _auto(lp, p)[0]
     times = {}
     for name in layer.LAYER_METHODS:
         times[name] = best_time(lambda: layer.run(lp, p, name))

@@ -35,6 +35,7 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 #define FC_TS f32
 #define FC_ALIGNR(hi, lo, n) _mm512_alignr_epi32(hi, lo, n)
 #define FC_MASKLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define FC_MASKSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, (__m512)(v))
 #define FC_MASK_T __mmask16
 #define FC_NL_CONST 16
 #include "direct_simd_impl.h"
@@ -42,6 +43,7 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 #undef FC_TS
 #undef FC_ALIGNR
 #undef FC_MASKLOAD
+#undef FC_MASKSTORE
 #undef FC_MASK_T
 #undef FC_NL_CONST
 
@@ -49,6 +51,7 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 #define FC_TS f64
 #define FC_ALIGNR(hi, lo, n) _mm512_alignr_epi64(hi, lo, n)
 #define FC_MASKLOAD(m, p) _mm512_maskz_loadu_pd(m, p)
+#define FC_MASKSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, (__m512d)(v))
 #define FC_MASK_T __mmask8
 #define FC_NL_CONST 8
 #include "direct_simd_impl.h"

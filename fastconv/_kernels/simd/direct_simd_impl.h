@@ -154,6 +154,43 @@ FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
     }
 }
 
+#if defined(FC_HAVE_SHIFT)
+/* Narrow rows (fewer columns than one vector) with AVX-512: one masked
+   vector per row, so small images and the channels of small feature maps
+   still run at vector speed; masked loads never read (or fault) past the
+   `width + kb - 1` samples of an input row. */
+static void
+FC_FN(fc_narrow)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
+                 int ka, int kb, const FC_T *w, ptrdiff_t width)
+{
+    const FC_MASK_T mask = (FC_MASK_T)((1u << width) - 1u);
+    FC_VT acc[FC_ROWS];
+    for (int o = 0; o < FC_ROWS; ++o)
+        acc[o] = (FC_VT){0};
+    const int nrin = nrows + ka - 1;
+    for (int p = 0; p < nplanes; ++p) {
+        FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
+        const FC_T *wp = w + (ptrdiff_t)p * ka * kb;
+        for (int r = 0; r < nrin; ++r) {
+            const int lo = r - ka + 1 > 0 ? r - ka + 1 : 0;
+            const int hi = r < nrows - 1 ? r : nrows - 1;
+            const FC_T *src = rows[r];
+            const FC_T *wr = wp + (ptrdiff_t)r * kb;
+            for (int b = 0; b < kb; ++b) {
+                const FC_VT v = (FC_VT)FC_MASKLOAD(mask, src + b);
+                /* every row tested, so the accumulators stay in registers */
+                for (int o = 0; o < FC_ROWS; ++o)
+                    if (o >= lo && o <= hi)
+                        acc[o] += (wr[b - o * kb] - (FC_VT){0}) * v;
+            }
+        }
+    }
+    for (int o = 0; o < FC_ROWS; ++o)
+        if (o < nrows)
+            FC_MASKSTORE(out_rows[o], mask, acc[o]);
+}
+#else
+
 /* Narrow rows (fewer columns than one vector): plain scalar sums. */
 static void
 FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
@@ -174,6 +211,7 @@ FC_FN(fc_scalar)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
         }
     }
 }
+#endif
 
 /* The whole row for one tap-column count; `kb` is a compile-time constant
    when the caller below passes a literal, so the tap loops unroll fully. */
@@ -198,7 +236,11 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
                 int ka, int kb, const FC_T *w, ptrdiff_t width)
 {
     if (width < FC_NL) {
+#if defined(FC_HAVE_SHIFT)
+        FC_FN(fc_narrow)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width);
+#else
         FC_FN(fc_scalar)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width);
+#endif
         return;
     }
     /* Small kernels are the common case and the most loop-overhead bound:
