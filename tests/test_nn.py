@@ -9,6 +9,7 @@ and everything else still runs.
 """
 
 import itertools
+import threading
 import warnings
 
 import numpy as np
@@ -30,8 +31,7 @@ from _nn_reference import (
     normalize_padding,
 )
 
-# the names a call may be given besides 'auto'
-METHODS = tuple(m for m in fastconv.nn.METHODS if m != "auto")
+METHODS = tuple(fastconv.nn.METHODS)  # the explicit methods ('auto' is not one)
 conv, conv1d, conv2d, conv3d = (fastconv.nn.conv, fastconv.nn.conv1d, fastconv.nn.conv2d,
                                 fastconv.nn.conv3d)
 choose_method = fastconv.nn.choose_method
@@ -600,6 +600,7 @@ def test_every_method_accepts_some_shape(method, rng):
 def test_methods_names():
     assert isinstance(fastconv.nn.METHODS, (tuple, list))
     assert {"direct", "gemm"} <= set(METHODS)
+    assert "auto" not in fastconv.nn.METHODS  # the explicit methods only
     assert all(isinstance(m, str) for m in fastconv.nn.METHODS)
 
 
@@ -763,6 +764,60 @@ def test_out_overlapping_the_inputs(method, rng):
             run(x, w, out=out, **kw)
             np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12,
                                        err_msg=f"out at {start} {x_shape} {w_shape}")
+
+
+# ----------------------------------------------------------------------------- repeated calls
+@pytest.mark.parametrize("method", EVERY)
+def test_repeated_calls_follow_the_data(method, rng):
+    """A second call of the same layout (a plan-cache hit) computes with the new values
+    of x, weight and bias, also after they were changed in place, and with out=."""
+    x, w, b = layer_arrays(rng, (2, 4, 8, 8), (4, 4, 3, 3), "float32")
+    kw = dict(padding=1)
+    if run_or_refuse(method, x, w, b, **kw) is None:
+        return
+    for step in range(3):
+        x[...] = make_array(rng, x.shape, x.dtype)
+        w[...] = make_array(rng, w.shape, w.dtype)
+        b[...] = make_array(rng, b.shape, b.dtype)
+        exp = conv_reference(x, w, b, **kw)
+        tol = tolerance_of(method, x, w, b, **kw)
+        bound = conv_bound(x, w, b, **kw)
+        assert_nn_close(conv(x, w, b, method=method, **kw), exp, bound, **tol)
+        out = out_like(exp.shape, exp.dtype, OUT_LAYOUTS[step])
+        assert conv(x, w, b, method=method, out=out, **kw) is out
+        assert_nn_close(out, exp, bound, **tol)
+        # the same layouts with other parameters
+        other = dict(padding="same", stride=2, padding_mode="circular")
+        assert_nn_close(conv(x, w, b, method=method, **other), conv_reference(x, w, b, **other),
+                        conv_bound(x, w, b, **other), **tolerance_of(method, x, w, b, **other))
+
+
+def test_concurrent_calls_from_threads(rng):
+    """Python threads calling layers of shared and of their own layouts at once."""
+    cases = []
+    for i in range(8):
+        shape = (2, 4, 9, 8) if i % 2 else (1, 4, 6 + i, 7)
+        x, w, b = layer_arrays(rng, shape, (4, 2, 3, 3), "float64")
+        kw = dict(groups=2, padding=i % 3, stride=1 + i % 2)
+        cases.append((x, w, b, kw, conv_reference(x, w, b, **kw)))
+    errors = []
+
+    def work(order):
+        try:
+            for _ in range(5):
+                for i in order:
+                    x, w, b, kw, exp = cases[i]
+                    assert_nn_close(conv(x, w, b, workers=1 + i % 2, **kw), exp)
+        except Exception as exc:  # noqa: BLE001 - reported in the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(list(np.roll(range(8), k)),))
+               for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[:3]
 
 
 # ----------------------------------------------------------------------------- conv1d/2d/3d
