@@ -5,6 +5,8 @@ import itertools
 import numpy as np
 import pytest
 
+import fastconv
+
 from fastconv._kernels import _calls
 from fastconv._normal import threads
 
@@ -82,3 +84,31 @@ def test_default_threads_is_capped():
     assert _calls.default_threads(1) == 1
     assert _calls.default_threads(10**6) == _direct.max_threads()
     assert threads._openmp_limit() == min(_direct.max_threads(), threads._usable_cpus())
+
+
+# int64 has two NumPy type numbers on LP64 platforms (long and long long):
+# equal dtypes, which the kernels' checks of their output must accept.
+_ALIASES = [np.dtype(c) for c in "lq" if np.dtype(c).itemsize == 8]
+
+
+@pytest.mark.parametrize("in_code, out_code", [(a.char, b.char) for a in _ALIASES
+                                               for b in _ALIASES])
+def test_int64_of_either_type_number(in_code, out_code):
+    x = np.arange(60).reshape(6, 10).astype(in_code)
+    k = np.array([[1, -2, 1]]).astype(in_code)
+    expected = x[:, 2:] - 2 * x[:, 1:-1] + x[:, :-2]
+    out = np.empty(expected.shape, out_code)
+    assert fastconv.correlate(x, k, "valid", out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    sep = np.empty((6, 10), out_code)
+    fastconv.convolve_separable(x, [np.array([1]).astype(in_code), k[0]], "same", out=sep)
+    np.testing.assert_array_equal(sep, fastconv.convolve(x, k, "same"))
+    pooled = np.empty((3, 5), out_code)
+    assert fastconv.pool(x, 2, out=pooled) is pooled
+    np.testing.assert_array_equal(pooled, x.reshape(3, 2, 5, 2).max(axis=(1, 3)))
+
+
+def test_the_aliases_exist_here():
+    # on LP64 Linux both chars are int64 with different type numbers, so the
+    # test above mixes them
+    assert len({d.num for d in _ALIASES}) == len(_ALIASES) >= 1

@@ -802,7 +802,8 @@ cdef class DirectKernel:
         if wnd > MAX_GATHER_DIMS or len(w_strides) != wnd:
             raise ValueError("DirectKernel.run: malformed kernel layout")
         if (cnp.PyArray_SIZE(out) != self.out_size or not cnp.PyArray_IS_C_CONTIGUOUS(out)
-                or cnp.PyArray_TYPE(out) != self.dtype.num or not cnp.PyArray_ISNOTSWAPPED(out)):
+                or not cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(out), self.dtype.num)
+                or not cnp.PyArray_ISNOTSWAPPED(out)):
             raise ValueError("DirectKernel.run: malformed output")
         if len(fill) != self.itemsize:
             raise ValueError("DirectKernel.run: malformed fill value")

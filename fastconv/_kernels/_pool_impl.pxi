@@ -563,7 +563,7 @@ def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
     # would cost more than pooling a small map
     opc = OP_MAX if op == 'max' else OP_MIN if op == 'min' else OP_SUM if op == 'sum' else -1
     if not (cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_IS_C_CONTIGUOUS(dst)
-            and cnp.PyArray_TYPE(dst) == tnum and cnp.PyArray_ISNOTSWAPPED(src)
+            and cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(dst), tnum) and cnp.PyArray_ISNOTSWAPPED(src)
             and cnp.PyArray_ISNOTSWAPPED(dst) and opc >= 0 and kh >= 1 and kw >= 1
             and cnp.PyArray_SIZE(dst) == outer * (H // kh) * (W // kw)):
         raise ValueError("blocks2d: malformed problem")
