@@ -45,6 +45,10 @@ def _per_axis(value, name, nsp, minimum):
     return out
 
 
+def _is_sequence(value):
+    return isinstance(value, (list, tuple)) or (isinstance(value, np.ndarray) and value.ndim > 0)
+
+
 def _padding(padding, nsp, n, k, stride, dilation):
     """(before, after) lists of the padding, from every accepted form."""
     if isinstance(padding, str):
@@ -58,22 +62,23 @@ def _padding(padding, nsp, n, k, stride, dilation):
                 after.append(total - total // 2)
             return before, after
         raise ValueError(f"padding must be an int, a sequence, 'valid' or 'same'; got {padding!r}")
-    if np.ndim(padding) == 0:
+    if not _is_sequence(padding):
         p = _per_axis(padding, "padding", nsp, 0)
         return p, list(p)
     values = list(padding)
     if len(values) != nsp:
         raise ValueError(f"padding must be an int, one value per spatial axis ({nsp}) or one "
                          f"(before, after) pair per spatial axis; got {padding!r}")
-    if all(np.ndim(v) == 0 for v in values):
-        p = _per_axis(values, "padding", nsp, 0)
-        return p, list(p)
     before, after = [], []
     for v in values:
-        if isinstance(v, (str, bytes)) or np.ndim(v) != 1 or len(v) != 2:
-            raise ValueError("padding must be an int, one value per spatial axis or one "
-                             f"(before, after) pair per spatial axis; got {padding!r}")
-        b, a = _per_axis(v, "padding", 2, 0)
+        # per axis: an int pads both sides, a pair each side
+        if _is_sequence(v):
+            if len(v) != 2 or any(_is_sequence(e) for e in v):
+                raise ValueError("padding must be an int, one value per spatial axis or one "
+                                 f"(before, after) pair per spatial axis; got {padding!r}")
+            b, a = _per_axis(list(v), "padding", 2, 0)
+        else:
+            b = a = _per_axis(v, "padding", 1, 0)[0]
         before.append(b)
         after.append(a)
     return before, after
