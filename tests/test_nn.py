@@ -289,7 +289,15 @@ def check(x, w, b=None, method=EVERY, **kw):
                else run_or_refuse(m, x, w, b, **kw))
         if got is None:
             continue
-        assert_nn_close(got, exp, bound, err_msg=msg, **tolerance_of(m, x, w, b, **layer))
+        tol = tolerance_of(m, x, w, b, **layer)
+        scale = bound
+        if tol.get("normwise") and np.size(x) and np.size(w):
+            # a transform's rounding errors scale with the values transformed:
+            # outputs whose windows see only padding are zeros plus that noise
+            floor = (np.max(np.abs(np.asarray(x).astype(np.complex128)))
+                     * np.max(np.abs(np.asarray(w).astype(np.complex128))))
+            scale = np.maximum(np.asarray(bound, dtype=np.float64), floor)
+        assert_nn_close(got, exp, scale, err_msg=msg, **tol)
         for a, a0 in zip((x, w, b), before):
             assert a0 is None or np.array_equal(np.asarray(a), a0), "an input was modified " + msg
         results.append(got)

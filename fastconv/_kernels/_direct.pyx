@@ -503,6 +503,60 @@ def spectral_multiply(const cplx_t[::1] X, const cplx_t[::1] G, cplx_t[::1] Y, x
         _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], b0, b1, nfreq)
 
 
+cdef enum:
+    # Frequency bins per work item of `spectral_channel_sum`: the item's
+    # slices of one image's spectra (Cg of them) and its output stay in L2.
+    CHANNEL_SUM_BINS = 512
+
+
+cdef void _channel_sum_item(const cplx_t *X, const cplx_t *W, cplx_t *Y, Py_ssize_t item,
+                            Py_ssize_t groups, Py_ssize_t cg, Py_ssize_t og,
+                            Py_ssize_t nfreq, Py_ssize_t nblocks) noexcept nogil:
+    cdef Py_ssize_t blk = item % nblocks
+    cdef Py_ssize_t rest = item // nblocks
+    cdef Py_ssize_t g = rest % groups, n = rest // groups
+    cdef Py_ssize_t f0 = blk * CHANNEL_SUM_BINS
+    cdef Py_ssize_t f1 = min(f0 + CHANNEL_SUM_BINS, nfreq)
+    cdef Py_ssize_t o, c, f, cin = groups * cg, cout = groups * og
+    cdef const cplx_t *xc
+    cdef const cplx_t *wc
+    cdef cplx_t *yo
+    for o in range(g * og, (g + 1) * og):
+        yo = Y + (n * cout + o) * nfreq
+        for f in range(f0, f1):
+            yo[f] = 0
+        for c in range(cg):
+            xc = X + (n * cin + g * cg + c) * nfreq
+            wc = W + (o * cg + c) * nfreq
+            for f in range(f0, f1):
+                yo[f] = yo[f] + xc[f] * wc[f].conjugate()
+
+
+def spectral_channel_sum(const cplx_t[::1] X, const cplx_t[::1] W, cplx_t[::1] Y,
+                         Py_ssize_t batch, Py_ssize_t groups, Py_ssize_t cg, Py_ssize_t og,
+                         Py_ssize_t nfreq, int nthreads):
+    """The channel sums of a convolution layer in the frequency domain.
+
+    ``Y[n, g*og + o, f] = sum_c X[n, g*cg + c, f] * conj(W[g*og + o, c, f])``
+    for spectra X of shape (batch, groups * cg, nfreq), W (groups * og, cg,
+    nfreq) and Y (batch, groups * og, nfreq), C-ordered: at every frequency
+    bin an (images x channels) by (channels x kernels) matrix product, done
+    over blocks of bins (contiguous, so the loops vectorise) on `nthreads`
+    OpenMP threads with the GIL released.
+    """
+    cdef Py_ssize_t nblocks = (nfreq + CHANNEL_SUM_BINS - 1) // CHANNEL_SUM_BINS
+    cdef Py_ssize_t nitems = batch * groups * nblocks, item
+    if (X.shape[0] != batch * groups * cg * nfreq or W.shape[0] != groups * og * cg * nfreq
+            or Y.shape[0] != batch * groups * og * nfreq or nthreads < 1):
+        raise ValueError("spectral_channel_sum: malformed problem")
+    if nitems == 0:
+        return
+    nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nitems))
+    with nogil:
+        for item in prange(nitems, num_threads=nthreads, schedule='dynamic'):
+            _channel_sum_item(&X[0], &W[0], &Y[0], item, groups, cg, og, nfreq, nblocks)
+
+
 ctypedef fused work_t:
     float
     double

@@ -31,9 +31,11 @@ flipped weight, whose correlation form is the weight itself.
 import math
 
 import numpy as np
+import scipy.fft as sfft
 
 from . import direct
 from . import run as run_method
+from .._kernels import _direct
 from .._kernels._calls import is_c_contiguous_aligned
 from .problem import ConvProblem, cast_result, flip_index
 
@@ -217,9 +219,94 @@ def run(lp, p, method, out=None):
     """Compute layer `lp`, whose problem is `p` (`conv_problem`), by `method`
     (a name of `LAYER_METHODS`), into `out` when given (an array of the
     result's shape and dtype, overlapping no input)."""
+    if method == "fft" and channel_fft_applies(lp):
+        return _finish(lp, run_fft_channels(lp), lp.bias, p.result_dtype, out, None)
     target = _target(out, p.result_dtype, p.out_shape)
     result = run_method(p, _CONV_METHODS[method], None, target)
     return _finish(lp, result, lp.bias, p.result_dtype, out, target)
+
+
+def fft_lengths(lp):
+    """Transform length along every spatial axis of the channel-summed FFT:
+    the padded input (circular correlation of that length wraps no output
+    it keeps), rounded up to a fast length."""
+    real = lp.compute_dtype.kind != "c"
+    return [sfft.next_fast_len(L + b + a, real=real)
+            for L, b, a in zip(lp.n, lp.pad_before, lp.pad_after)]
+
+
+def channel_fft_applies(lp):
+    """Whether the channel-summed FFT computes `lp` (floats and complex;
+    integers go through the exact FFT of the ConvProblem)."""
+    return lp.compute_dtype.kind in "fc"
+
+
+def _dilated_weight(lp, dtype):
+    """The weight in `dtype` with dilation - 1 zeros between its taps."""
+    w = lp.weight.astype(dtype, copy=False)
+    if all(d == 1 for d in lp.dilation):
+        return w
+    shape = w.shape[:2] + tuple(d * (k - 1) + 1 for k, d in zip(lp.k, lp.dilation))
+    dilated = np.zeros(shape, dtype)
+    dilated[(slice(None), slice(None)) + tuple(slice(None, None, d) for d in lp.dilation)] = w
+    return dilated
+
+
+def run_fft_channels(lp):
+    """Layer `lp` by FFTs with the channel sums in the frequency domain.
+
+    Each input map and each kernel is transformed once; at every frequency
+    bin the (images x channels) spectra times the (channels x kernels)
+    conjugated kernel spectra give the output spectra
+    (`_direct.spectral_channel_sum`), and one inverse transform per output
+    map ends it: ``N*C_in + C_out*Cg + N*C_out`` transforms where a
+    transform per (image, kernel, channel) would be ``N*C_out*Cg``.
+    Strides keep every stride-th output of the stride-1 result; dilations
+    insert zeros into the kernels. Returns the result in the compute dtype,
+    shape ``(N, C_out, *out_spatial)``.
+    """
+    compute = lp.compute_dtype
+    real = compute.kind != "c"
+    spectrum = np.dtype(np.complex64 if compute.itemsize == 4 or compute == np.complex64
+                        else np.complex128)
+    lengths = fft_lengths(lp)
+    nsp = len(lengths)
+    axes = tuple(range(2, 2 + nsp))
+    forward = sfft.rfftn if real else sfft.fftn
+    xpad = padded_input(lp)
+    X = forward(xpad, s=lengths, axes=axes, workers=lp.nthreads)
+    # correlation without conjugation: X * conj(FFT(conj(w)))
+    w = _dilated_weight(lp, compute)
+    W = forward(w if real else np.conj(w), s=lengths, axes=axes, workers=lp.nthreads)
+    nfreq = math.prod(X.shape[2:])
+    G = lp.groups
+    Y = np.empty((lp.batch, lp.c_out) + X.shape[2:], spectrum)
+    _direct.spectral_channel_sum(np.ascontiguousarray(X, spectrum).reshape(-1),
+                                 np.ascontiguousarray(W, spectrum).reshape(-1), Y.reshape(-1),
+                                 lp.batch, G, lp.c_in // G, lp.c_out // G, nfreq, lp.nthreads)
+    del X, W
+    if real:
+        y = sfft.irfftn(Y, s=lengths, axes=axes, workers=lp.nthreads, overwrite_x=True)
+    else:
+        y = sfft.ifftn(Y, s=lengths, axes=axes, workers=lp.nthreads, overwrite_x=True)
+    keep = (slice(None), slice(None)) + tuple(
+        slice(0, (o - 1) * s + 1, s) for o, s in zip(lp.out_spatial, lp.stride))
+    return np.ascontiguousarray(y[keep], dtype=compute)
+
+
+def fft_channel_counts(lp):
+    """(butterflies, spectral products, bytes of spectra) of `run_fft_channels`."""
+    lengths = fft_lengths(lp)
+    length = math.prod(lengths)
+    real = lp.compute_dtype.kind != "c"
+    butterflies = length * max(math.log2(length), 1.0) / (2 if real else 1)
+    points = length // lengths[-1] * (lengths[-1] // 2 + 1) if real else length
+    cg = lp.c_in // lp.groups
+    transforms = lp.batch * lp.c_in + lp.c_out * cg + lp.batch * lp.c_out
+    products = lp.batch * lp.c_out * cg * points
+    complex_bytes = 2 * (4 if lp.compute_dtype in (np.float32, np.complex64) else 8)
+    nbytes = transforms * points * complex_bytes
+    return transforms * butterflies, products, nbytes
 
 
 class LayerPlan:

@@ -29,6 +29,7 @@ import numpy as np
 
 from .._methods import fft as _fft
 from .._methods import im2col as _im2col
+from .._methods import layer as _layer
 from .._methods import separable as _separable
 from .._methods.workspace import get_workspace_limit
 from .cost_constants import CONSTANTS, FIT_THREADS
@@ -395,20 +396,54 @@ def choose(p):
     return "direct", terms
 
 
-def cheapest(p, methods):
+def _finite_inputs(p):
+    """Whether no input value (nor the fill) is a NaN or an infinity."""
+    with np.errstate(all="ignore"):
+        return bool(np.isfinite(np.sum(p.x)) and np.isfinite(np.sum(p.v))
+                    and (p.bname != "fill" or np.isfinite(p.fill).all()))
+
+
+def predict_layer_fft(lp):
+    """Predicted seconds of the channel-summed FFT of layer `lp`
+    (`fastconv._methods.layer.run_fft_channels`), with the FFT constants."""
+    butterflies, products, nbytes = _layer.fft_channel_counts(lp)
+    key = _dtype_key(lp.compute_dtype)
+    t = MODEL_THREADS
+    feats = [1.0, butterflies * _FFT_FACTOR[key] / t, products * _FFT_FACTOR[key] / t,
+             nbytes / t, 0.0, float(len(lp.k))]
+    return math.fsum(c * f for c, f in zip(CONSTANTS["fft"], feats))
+
+
+def _layer_fft_guard(lp, p):
+    """The FFT guard for the channel-summed FFT: its spectra fit the memory
+    budget and no input value is a NaN or an infinity."""
+    _, _, nbytes = _layer.fft_channel_counts(lp)
+    data = (lp.x.size + lp.weight.size + math.prod(lp.out_shape)) * lp.compute_dtype.itemsize
+    return nbytes <= max(get_workspace_limit(), 4 * data) and _finite_inputs(p)
+
+
+def cheapest(p, methods, layer=None):
     """(method, by_shape): the method of `methods` ('direct', 'fft', 'im2col')
     with the least predicted time on `p` that passes its guard ('direct'
     when none does), and whether that choice holds for every input of these
     shapes and dtypes (no guard that looks at the values was consulted).
 
-    For problems the public functions do not make themselves (the layers of
-    `fastconv.nn`), so no cache by shape and no separable terms.
+    For problems the public functions do not make themselves, so no cache by
+    shape and no separable terms. With `layer` (the `LayerProblem` of a
+    convolution layer whose problem is `p`), 'fft' of floating layers means
+    the channel-summed FFT, with its own prediction and guard.
     """
-    costs = {method: predict(p, method) for method in methods}
+    channel_fft = layer is not None and _layer.channel_fft_applies(layer)
+    costs = {method: (predict_layer_fft(layer) if method == "fft" and channel_fft
+                      else predict(p, method)) for method in methods}
     order = sorted(costs, key=costs.get)
     for method in order:
-        guard = GUARDS.get(method)
-        if guard is None or guard(p):
+        if method == "fft" and channel_fft:
+            passed = _layer_fft_guard(layer, p)
+        else:
+            guard = GUARDS.get(method)
+            passed = guard is None or guard(p)
+        if passed:
             break
     else:
         return "direct", False

@@ -33,7 +33,7 @@ def _candidates(lp):
 
 def _auto(lp, p):
     """(method, whether the choice holds for every input of these layouts)."""
-    method, by_shape = costmodel.cheapest(p, _candidates(lp))
+    method, by_shape = costmodel.cheapest(p, _candidates(lp), lp)
     return _LAYER_NAME[method], by_shape
 
 
