@@ -211,6 +211,8 @@ def main(argv=None):
     parser.add_argument("--out", help="also write the tally to this file")
     parser.add_argument("--save", help="append every case's record to this file (JSON lines)")
     parser.add_argument("--load", help="print the tally of the records saved in this file")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --save: run only the batches the file does not hold yet")
     args = parser.parse_args(argv)
     if args.worker:
         worker(*args.worker, args.function, args.case_timeout)
@@ -227,6 +229,16 @@ def main(argv=None):
         parser.error("N and SEED are required (SEED also with --load)")
     batches = [(s, min(s + args.batch, args.n)) for s in range(0, args.n, args.batch)]
     records = []
+    if args.resume and args.save and os.path.exists(args.save):
+        with open(args.save) as f:
+            saved = [json.loads(line) for line in f]
+        done = {r["index"] for r in saved if r.get("seed") == args.seed}
+        complete = [(a, b) for a, b in batches if all(i in done for i in range(a, b))]
+        records = [r for r in saved if r.get("seed") == args.seed
+                   and any(a <= r["index"] < b for a, b in complete)]
+        batches = [batch for batch in batches if batch not in complete]
+        with open(args.save, "w") as f:  # only the complete batches stay
+            f.writelines(json.dumps(r) + "\n" for r in records)
     t0 = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_batch, args.seed, a, b, args.function, args.case_timeout)
