@@ -622,7 +622,8 @@ def compare_floats(got, ref, bound, dtype, normwise, nonfinite=None, open_nonfin
     ``RTOL[dtype]`` times `bound`, the sum of ``|x||w|`` over the window
     (elementwise, or its maximum with `normwise`); those whose bound is
     beyond a quarter of the dtype's range are not compared (the order of a
-    sum decides whether it overflows). `open_nonfinite` (a mask, or True for
+    sum decides whether it overflows); a number as `normwise` is a lower
+    bound of that maximum. `open_nonfinite` (a mask, or True for
     all) marks outputs that may also be non-finite: the FFT of a non-finite
     input, a non-finite kernel tap meeting only the zero extension (SciPy's
     1-D and N-D direct methods differ there).
@@ -637,8 +638,9 @@ def compare_floats(got, ref, bound, dtype, normwise, nonfinite=None, open_nonfin
         g_bad = ~np.isfinite(g)
         b_ok = ~nf & np.isfinite(b) & (b <= fmax / 4)
         # the rounding errors of transforms and low-rank sums spread over the
-        # whole output: their scale is the largest bound, huge ones included
-        scale = (np.max(b, initial=0.0, where=~nf & np.isfinite(b)) if normwise else b)
+        # whole output: their scale is the largest bound of any output (an
+        # infinite one where the sums of magnitudes overflow)
+        scale = (max(np.max(b, initial=0.0), float(normwise)) if normwise else b)
         tol = RTOL[dtype] * (scale + 1e-30) + (1e-6 if dtype == np.float16 else 1e-300)
         err = np.abs(g - e)
     wrong = nf & ~g_bad  # a NaN/inf in the window was lost
@@ -949,6 +951,12 @@ def _conv_result_check(prob, is_convolve, mode, boundary, method):
         inputs_finite = _finite(a1) and _finite(a2) and (
             boundary != "fill" or _finite(prob["fill"]))
         normwise = method in ("auto", "fft", "separable")
+        if normwise:
+            # a transform sums every product, those cropped from the output too
+            m1, m2 = _finite_magnitude(a1), _finite_magnitude(a2)
+            with np.errstate(over="ignore"):
+                normwise = float(max(m1.max(initial=0) * m2.sum(), m2.max(initial=0) * m1.sum(),
+                                     1e-300))
         # transforms and 1-D passes have intermediates that may overflow where
         # the direct sums do not
         near_overflow = normwise and rd.kind in "fc" and _near_overflow(
@@ -1387,7 +1395,7 @@ def _skip_overflowing(got, ref, bound, op, xn, window_taps, window_sums, wmax=1.
     fmax = float(np.finfo(real).max) / 4
     # sums of the finite magnitudes: infinite only where they overflow
     mag = _finite_magnitude(xn)
-    if np.max(mag, initial=0.0) * window_taps * wmax <= fmax:
+    if float(np.max(mag, initial=0.0)) * window_taps * wmax <= fmax:
         return got, ref, bound
     if op == "lp":
         # the norm of a window holding the largest value may round up past it
