@@ -819,7 +819,9 @@ def _finite_magnitude(a):
     with np.errstate(all="ignore"):
         a = np.asarray(a).astype(np.complex128)
         re_, im_ = np.abs(a.real), np.abs(a.imag)
-        return np.where(np.isfinite(re_), re_, 0.0) + np.where(np.isfinite(im_), im_, 0.0)
+        mag = np.where(np.isfinite(re_), re_, 0.0) + np.where(np.isfinite(im_), im_, 0.0)
+        # finite, so that a product with 0 stays 0
+        return np.minimum(mag, np.finfo(np.float64).max)
 
 
 def window_bounds(func, a1, a2, mode, conv, boundary, fill):
