@@ -142,7 +142,7 @@ def _describe_crashes(records, seed, function):
             record["case"], record["function"] = case.describe(), case.func
 
 
-def tally(records, seed, elapsed, examples=3):
+def tally(records, seed, elapsed, ran=None, examples=3):
     kinds = collections.Counter()
     by_function = collections.Counter()
     groups = collections.defaultdict(list)
@@ -155,8 +155,9 @@ def tally(records, seed, elapsed, examples=3):
         for kind, detail in record["failures"]:
             kinds[kind] += 1
             groups[_signature(record["function"], kind, detail)].append((record, detail))
+    ran = len(records) if ran is None else ran
     timing = "" if elapsed is None else (
-        f" in {elapsed:.0f} s ({len(records) / max(elapsed, 1e-9):.0f} cases/s)")
+        f", {ran} of them run now in {elapsed:.0f} s ({ran / max(elapsed, 1e-9):.0f} cases/s)")
     lines = [f"fuzz run: seed {seed}, {len(records)} cases{timing}",
              f"passed: {passed}", f"failed: {len(records) - passed}"]
     lines += [f"  {kind}: {kinds[kind]}" for kind in KINDS[1:]]
@@ -211,6 +212,8 @@ def main(argv=None):
     parser.add_argument("--out", help="also write the tally to this file")
     parser.add_argument("--save", help="append every case's record to this file (JSON lines)")
     parser.add_argument("--load", help="print the tally of the records saved in this file")
+    parser.add_argument("--resume", action="store_true",
+                        help="with --save: run only the batches the file does not hold yet")
     args = parser.parse_args(argv)
     if args.worker:
         worker(*args.worker, args.function, args.case_timeout)
@@ -227,6 +230,18 @@ def main(argv=None):
         parser.error("N and SEED are required (SEED also with --load)")
     batches = [(s, min(s + args.batch, args.n)) for s in range(0, args.n, args.batch)]
     records = []
+    resumed = 0
+    if args.resume and args.save and os.path.exists(args.save):
+        with open(args.save) as f:
+            saved = [json.loads(line) for line in f]
+        done = {r["index"] for r in saved if r.get("seed") == args.seed}
+        complete = [(a, b) for a, b in batches if all(i in done for i in range(a, b))]
+        records = [r for r in saved if r.get("seed") == args.seed
+                   and any(a <= r["index"] < b for a, b in complete)]
+        batches = [batch for batch in batches if batch not in complete]
+        resumed = len(records)
+        with open(args.save, "w") as f:  # only the complete batches stay
+            f.writelines(json.dumps(r) + "\n" for r in records)
     t0 = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(run_batch, args.seed, a, b, args.function, args.case_timeout)
@@ -243,7 +258,7 @@ def main(argv=None):
                   f"{time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
     records.sort(key=lambda r: r["index"])
     _describe_crashes(records, args.seed, args.function)
-    report = tally(records, args.seed, time.perf_counter() - t0)
+    report = tally(records, args.seed, time.perf_counter() - t0, len(records) - resumed)
     print(report)
     if args.out:
         with open(args.out, "w") as f:
