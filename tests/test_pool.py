@@ -1220,3 +1220,26 @@ def test_weighted_zero_sum_edge_window_is_refused(kw, ok):
             else:
                 with pytest.raises(ValueError, match="weights"):
                     fastconv.pool(xx, op="weighted", weights=ww, **args)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.complex64])
+def test_weighted_zero_sum_as_given_is_refused_in_single_precision(dtype):
+    # 0.1 + 0.2 - 0.3 - ... : zero in float64 decimals is not zero exactly, so the
+    # weights are built from float64 values whose exact sum is 0 but whose
+    # float32 roundings do not cancel: 1 + 2**-30 - 1 - 2**-30
+    w = np.array([1.0 + 2.0**-30, -1.0, -2.0**-30, 0.0])
+    assert np.float32(w).astype(np.float64).sum() != 0 and w.sum() == 0
+    x = np.arange(1.0, 9.0).astype(dtype)
+    with pytest.raises(ValueError, match="weights"):
+        fastconv.pool(x, 4, op="weighted", weights=w)
+
+
+def test_weighted_overflow_is_infinite_without_a_warning():
+    # the weighted sum 0.9 * max is finite, its quotient by the weights' sum
+    # 0.125 is not
+    big = np.finfo(np.float64).max
+    x = np.array([big, 0.0, 0.0, 2.0, 0.5, 1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fastconv.pool(x, 3, op="weighted", weights=[0.875, -0.5, -0.25])
+    assert np.isinf(got[0]) and np.isfinite(got[1])

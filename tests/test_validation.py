@@ -323,3 +323,13 @@ def test_ragged_inputs_name_the_parameter():
         fastconv.pool([[1.0, 2.0], [3.0]], 1)
     with pytest.raises(ValueError, match="fillvalue"):
         fastconv.convolve([[1.0]], [[1.0]], fillvalue=[[1.0], []])
+
+
+@pytest.mark.parametrize("fillvalue", [2**64, 2**70, -2**70])
+def test_python_int_fill_beyond_64_bits_for_booleans_is_true(fillvalue):
+    # nonzero, as any other nonzero fill of a boolean result (not wrapped to 0)
+    x = np.zeros((3, 4), bool)
+    k = np.ones((2, 2), bool)
+    got = fastconv.convolve(x, k, "same", fillvalue=fillvalue)
+    np.testing.assert_array_equal(got, fastconv.convolve(x, k, "same", fillvalue=1))
+    assert got.any()

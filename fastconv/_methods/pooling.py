@@ -272,7 +272,8 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
             csum = np.concatenate([[0.0], np.cumsum(w)])
             norms.append(csum[pl.ends - pl.origin] - csum[pl.starts - pl.origin])
         div = _separable_divisor(plans, axes, ndim, norms)
-        return cast_result(total / div, result_dtype)
+        with np.errstate(over="ignore"):
+            return cast_result(total / div, result_dtype)
     # the weights as the kernels multiply by them, so that the divisor is
     # their sum over each window and a constant input is returned unchanged
     w = np.asarray(weights).astype(real)
@@ -285,7 +286,10 @@ def _pool_impl(x, axes, plans, op, p, weights, count_include_pad, return_indices
     shape = [1] * ndim
     for ax, pl in zip(axes, plans):
         shape[ax] = pl.Lout
-    return cast_result(total / div.reshape(shape), result_dtype)
+    # a weighted sum beyond the range over a weight sum below one is infinite,
+    # as IEEE division makes it, without a warning
+    with np.errstate(over="ignore"):
+        return cast_result(total / div.reshape(shape), result_dtype)
 
 
 def window_weight_sums(w, plans):

@@ -181,9 +181,14 @@ def pool_problem(x, size, stride, op, axes, padding, ceil_mode, p, weights, coun
                for a, k, s, pad, Lout in zip(ax, sizes, strides, pads, louts)]
     q = _problem(x, ax, windows, op, p, weights, count_include_pad, return_indices, nthreads)
     if weights is not None:
-        # a window whose in-input weights sum to zero has no weighted average
+        # a window whose in-input weights sum to zero has no weighted average:
+        # refused when they do as given (float64) or as computed with (float32
+        # for single-precision results), where the other would divide by the
+        # rounding residue of a zero sum
         real = np.float32 if q.result_dtype in (np.float32, np.float16, np.complex64) \
             else np.float64
+        if real is np.float32:
+            pooling.window_weight_sums(weights.astype(np.float64), windows)
         q.weight_sums = pooling.window_weight_sums(weights.astype(real), windows)
     return x, q
 

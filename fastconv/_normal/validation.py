@@ -95,8 +95,11 @@ def check_fillvalue(fillvalue, result_dtype):
     if isinstance(fillvalue, int) and not isinstance(fillvalue, bool) and not (
             -2**63 <= fillvalue < 2**64):
         # Python ints beyond 64 bits: wrapped modulo 2**64 for integer results,
-        # as every integer sum is; rounded for floating ones
-        if result_dtype.kind in "iub":
+        # as every integer sum is; true for boolean ones, as any other nonzero
+        # value; rounded for floating ones
+        if result_dtype.kind == "b":
+            fillvalue = True
+        elif result_dtype.kind in "iu":
             fillvalue = np.uint64(fillvalue % 2**64)
         else:
             try:
