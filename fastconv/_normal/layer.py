@@ -224,7 +224,9 @@ def layer_key(x, weight, bias, stride, padding, dilation, groups, padding_mode, 
         return None
     if type(groups) is not int or type(padding_mode) is not str or type(method) is not str:
         return None
-    key = (_calls.layout_key(x, weight), None if bias is None else _calls.layout_key(bias),
-           _param_key(stride), _param_key(padding), _param_key(dilation), groups, padding_mode,
-           method, nsp, resolve_workers(workers), _direct.simd_generation())
-    return None if _UNCACHED in key else key
+    params = (_param_key(stride), _param_key(padding), _param_key(dilation))
+    if params[0] is _UNCACHED or params[1] is _UNCACHED or params[2] is _UNCACHED:
+        return None
+    return (_calls.layout_key(x, weight), None if bias is None else _calls.layout_key(bias),
+            params, groups, padding_mode, method, nsp, resolve_workers(workers),
+            _direct.simd_generation())

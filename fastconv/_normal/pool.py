@@ -236,12 +236,17 @@ def pool_key(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_in
         return None
     # the layout key holds the byte order too (the kernels take native only);
     # its strides make the key stricter than the problem needs, never looser
-    key = (adaptive, _calls.layout_key(x), _ints_key(size),
-           None if stride is None else _ints_key(stride), op,
-           None if axes is None else _ints_key(axes), _ints_key(padding), ceil_mode, type(p), p,
-           count_include_pad, return_indices, resolve_workers(workers),
-           _direct.simd_generation())
-    return None if _UNCACHED in key else key
+    size_key = _ints_key(size)
+    stride_key = None if stride is None else _ints_key(stride)
+    axes_key = None if axes is None else _ints_key(axes)
+    padding_key = _ints_key(padding)
+    # identity tests: `_UNCACHED in key` would compare every entry with ==
+    if (size_key is _UNCACHED or stride_key is _UNCACHED or axes_key is _UNCACHED
+            or padding_key is _UNCACHED):
+        return None
+    return (adaptive, _calls.layout_key(x), size_key, stride_key, op, axes_key, padding_key,
+            ceil_mode, type(p), p, count_include_pad, return_indices,
+            resolve_workers(workers), _direct.simd_generation())
 
 
 def check_pool_out(out, q):
