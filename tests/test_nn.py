@@ -1013,3 +1013,21 @@ def test_validation_survives_a_cached_call():
     conv(x, w, padding="same", padding_mode="reflect", dilation=2)
     with pytest.raises(ValueError, match="padding"):
         conv(x, w, padding="same", padding_mode="reflect", dilation=6)  # pads of 6 >= 6
+
+
+def test_fft_weight_spectra_follow_the_weights(rng):
+    # the spectra are cached by the weights' bytes: a weight array changed in
+    # place is transformed again, an equal one is not
+    from fastconv._methods import layer as layer_method
+    x = rng.standard_normal((2, 3, 20, 20))
+    w = rng.standard_normal((4, 3, 9, 9))
+    layer_method._spectra.clear()
+    first = conv(x, w, padding=4, method="fft")
+    assert len(layer_method._spectra) == 1
+    np.testing.assert_allclose(conv(x, w.copy(), padding=4, method="fft"), first)
+    assert len(layer_method._spectra) == 1
+    w[1, 2, 3, 4] += 1.0
+    changed = conv(x, w, padding=4, method="fft")
+    assert len(layer_method._spectra) == 2
+    np.testing.assert_allclose(changed, conv_reference(x, w, None, padding=4), atol=1e-9)
+    assert not np.allclose(changed, first)

@@ -48,9 +48,20 @@ cdef extern from "direct_simd.h" nogil:
                                     const float *, Py_ssize_t) noexcept nogil
     ctypedef void (*fc_rows_f64_fn)(double **, int, double **, int, int, int,
                                     const double *, Py_ssize_t) noexcept nogil
+    enum: FC_CSUM_OUTS_MAX
+    ctypedef void (*fc_csum_f32_fn)(const float *, const float *, const float *,
+                                    const float *, float *, float *, int, int, Py_ssize_t,
+                                    Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                    Py_ssize_t) noexcept nogil
+    ctypedef void (*fc_csum_f64_fn)(const double *, const double *, const double *,
+                                    const double *, double *, double *, int, int, Py_ssize_t,
+                                    Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                    Py_ssize_t) noexcept nogil
     ctypedef struct fc_direct_kernels:
         fc_rows_f32_fn rows_f32
         fc_rows_f64_fn rows_f64
+        fc_csum_f32_fn csum_f32
+        fc_csum_f64_fn csum_f64
         const char *isa
         int rows
         const char *features
@@ -503,58 +514,73 @@ def spectral_multiply(const cplx_t[::1] X, const cplx_t[::1] G, cplx_t[::1] Y, x
         _spectral_multiply(&X[0], &G[0], &Y[0], &xo[0], &go[0], b0, b1, nfreq)
 
 
+ctypedef fused real_t:
+    float
+    double
+
+
 cdef enum:
     # Frequency bins per work item of `spectral_channel_sum`: the item's
-    # slices of one image's spectra (Cg of them) and its output stay in L2.
-    CHANNEL_SUM_BINS = 512
+    # slices of one image's spectra (Cg of them) stay in L1/L2.
+    CHANNEL_SUM_BINS = 256
 
 
-cdef void _channel_sum_item(const cplx_t *X, const cplx_t *W, cplx_t *Y, Py_ssize_t item,
-                            Py_ssize_t groups, Py_ssize_t cg, Py_ssize_t og,
+cdef void _channel_sum_item(const fc_direct_kernels *kset, const real_t *xr, const real_t *xi,
+                            const real_t *wr, const real_t *wi, real_t *yr, real_t *yi,
+                            Py_ssize_t item, Py_ssize_t groups, Py_ssize_t cg, Py_ssize_t og,
                             Py_ssize_t nfreq, Py_ssize_t nblocks) noexcept nogil:
     cdef Py_ssize_t blk = item % nblocks
     cdef Py_ssize_t rest = item // nblocks
     cdef Py_ssize_t g = rest % groups, n = rest // groups
     cdef Py_ssize_t f0 = blk * CHANNEL_SUM_BINS
-    cdef Py_ssize_t f1 = min(f0 + CHANNEL_SUM_BINS, nfreq)
-    cdef Py_ssize_t o, c, f, cin = groups * cg, cout = groups * og
-    cdef const cplx_t *xc
-    cdef const cplx_t *wc
-    cdef cplx_t *yo
-    for o in range(g * og, (g + 1) * og):
-        yo = Y + (n * cout + o) * nfreq
-        for f in range(f0, f1):
-            yo[f] = 0
-        for c in range(cg):
-            xc = X + (n * cin + g * cg + c) * nfreq
-            wc = W + (o * cg + c) * nfreq
-            for f in range(f0, f1):
-                yo[f] = yo[f] + xc[f] * wc[f].conjugate()
+    cdef Py_ssize_t nf = min(f0 + CHANNEL_SUM_BINS, nfreq) - f0
+    cdef Py_ssize_t o, cin = groups * cg, cout = groups * og
+    cdef Py_ssize_t xoff = (n * cin + g * cg) * nfreq + f0
+    cdef Py_ssize_t woff, yoff
+    cdef int ob
+    o = g * og
+    while o < (g + 1) * og:
+        ob = <int>min(<Py_ssize_t>FC_CSUM_OUTS_MAX, (g + 1) * og - o)
+        woff = o * cg * nfreq + f0
+        yoff = (n * cout + o) * nfreq + f0
+        if real_t is float:
+            kset.csum_f32(xr + xoff, xi + xoff, wr + woff, wi + woff, yr + yoff, yi + yoff,
+                          <int>cg, ob, nf, nfreq, cg * nfreq, nfreq, nfreq)
+        else:
+            kset.csum_f64(xr + xoff, xi + xoff, wr + woff, wi + woff, yr + yoff, yi + yoff,
+                          <int>cg, ob, nf, nfreq, cg * nfreq, nfreq, nfreq)
+        o += ob
 
 
-def spectral_channel_sum(const cplx_t[::1] X, const cplx_t[::1] W, cplx_t[::1] Y,
+def spectral_channel_sum(const real_t[::1] xr, const real_t[::1] xi, const real_t[::1] wr,
+                         const real_t[::1] wi, real_t[::1] yr, real_t[::1] yi,
                          Py_ssize_t batch, Py_ssize_t groups, Py_ssize_t cg, Py_ssize_t og,
                          Py_ssize_t nfreq, int nthreads):
     """The channel sums of a convolution layer in the frequency domain.
 
     ``Y[n, g*og + o, f] = sum_c X[n, g*cg + c, f] * conj(W[g*og + o, c, f])``
-    for spectra X of shape (batch, groups * cg, nfreq), W (groups * og, cg,
-    nfreq) and Y (batch, groups * og, nfreq), C-ordered: at every frequency
-    bin an (images x channels) by (channels x kernels) matrix product, done
-    over blocks of bins (contiguous, so the loops vectorise) on `nthreads`
-    OpenMP threads with the GIL released.
+    for spectra in split form (real and imaginary parts as separate arrays)
+    X of shape (batch, groups * cg, nfreq), W (groups * og, cg, nfreq) and Y
+    (batch, groups * og, nfreq), C-ordered: at every frequency bin an
+    (images x channels) by (channels x kernels) matrix product, done by the
+    SIMD micro-kernels over blocks of bins, a few kernels at a time, on
+    `nthreads` OpenMP threads with the GIL released.
     """
     cdef Py_ssize_t nblocks = (nfreq + CHANNEL_SUM_BINS - 1) // CHANNEL_SUM_BINS
     cdef Py_ssize_t nitems = batch * groups * nblocks, item
-    if (X.shape[0] != batch * groups * cg * nfreq or W.shape[0] != groups * og * cg * nfreq
-            or Y.shape[0] != batch * groups * og * nfreq or nthreads < 1):
+    cdef Py_ssize_t nx = batch * groups * cg * nfreq, nw = groups * og * cg * nfreq
+    cdef Py_ssize_t ny = batch * groups * og * nfreq
+    cdef const fc_direct_kernels *kset = _kernels
+    if (xr.shape[0] != nx or xi.shape[0] != nx or wr.shape[0] != nw or wi.shape[0] != nw
+            or yr.shape[0] != ny or yi.shape[0] != ny or nthreads < 1):
         raise ValueError("spectral_channel_sum: malformed problem")
     if nitems == 0:
         return
     nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nitems))
     with nogil:
         for item in prange(nitems, num_threads=nthreads, schedule='dynamic'):
-            _channel_sum_item(&X[0], &W[0], &Y[0], item, groups, cg, og, nfreq, nblocks)
+            _channel_sum_item(kset, &xr[0], &xi[0], &wr[0], &wi[0], &yr[0], &yi[0], item,
+                              groups, cg, og, nfreq, nblocks)
 
 
 ctypedef fused work_t:

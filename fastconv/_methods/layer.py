@@ -28,7 +28,10 @@ learning's convention); the problem is posed as a convolution with the
 flipped weight, whose correlation form is the weight itself.
 """
 
+import collections
+import hashlib
 import math
+import threading
 
 import numpy as np
 import scipy.fft as sfft
@@ -38,6 +41,7 @@ from . import run as run_method
 from .._kernels import _direct
 from .._kernels._calls import is_c_contiguous_aligned
 from .problem import ConvProblem, cast_result, flip_index
+from .workspace import get_workspace_limit
 
 __all__ = ["LAYER_METHODS", "PADDING_MODES", "LayerPlan", "LayerProblem", "conv_problem", "plan",
            "run"]
@@ -275,16 +279,23 @@ def run_fft_channels(lp):
     forward = sfft.rfftn if real else sfft.fftn
     xpad = padded_input(lp)
     X = forward(xpad, s=lengths, axes=axes, workers=lp.nthreads)
-    # correlation without conjugation: X * conj(FFT(conj(w)))
-    w = _dilated_weight(lp, compute)
-    W = forward(w if real else np.conj(w), s=lengths, axes=axes, workers=lp.nthreads)
     nfreq = math.prod(X.shape[2:])
     G = lp.groups
-    Y = np.empty((lp.batch, lp.c_out) + X.shape[2:], spectrum)
-    _direct.spectral_channel_sum(np.ascontiguousarray(X, spectrum).reshape(-1),
-                                 np.ascontiguousarray(W, spectrum).reshape(-1), Y.reshape(-1),
-                                 lp.batch, G, lp.c_in // G, lp.c_out // G, nfreq, lp.nthreads)
-    del X, W
+    part = np.dtype(np.float32 if spectrum == np.complex64 else np.float64)
+    # split form (real and imaginary parts apart): the micro-kernels then
+    # multiply-add without shuffles
+    xr, xi = _split(X, part)
+    del X
+    wr, wi = _weight_spectra(_dilated_weight(lp, compute), lengths, real, part, lp.nthreads)
+    yr = np.empty((lp.batch, lp.c_out) + xr.shape[2:], part)
+    yi = np.empty_like(yr)
+    _direct.spectral_channel_sum(xr.reshape(-1), xi.reshape(-1), wr.reshape(-1),
+                                 wi.reshape(-1), yr.reshape(-1), yi.reshape(-1), lp.batch, G,
+                                 lp.c_in // G, lp.c_out // G, nfreq, lp.nthreads)
+    del xr, xi, wr, wi
+    Y = np.empty(yr.shape, spectrum)
+    Y.real, Y.imag = yr, yi
+    del yr, yi
     if real:
         y = sfft.irfftn(Y, s=lengths, axes=axes, workers=lp.nthreads, overwrite_x=True)
     else:
@@ -292,6 +303,58 @@ def run_fft_channels(lp):
     keep = (slice(None), slice(None)) + tuple(
         slice(0, (o - 1) * s + 1, s) for o, s in zip(lp.out_spatial, lp.stride))
     return np.ascontiguousarray(y[keep], dtype=compute)
+
+
+# Weight spectra of recent calls, by the weight's contents: a network's layer
+# sees the same weights call after call (inference, or the images of one
+# step), and for large kernels their transforms are most of the work.
+_spectra = collections.OrderedDict()
+_spectra_lock = threading.Lock()
+
+
+def spectra_cache_limit():
+    """Bytes of weight spectra `run_fft_channels` keeps: four times the
+    workspace limit (256 MiB by default)."""
+    return 4 * get_workspace_limit()
+
+
+def _weight_spectra(w, lengths, real, part, nthreads):
+    """Split spectra (real, imaginary) of the weights `w` (``C_out, Cg, *k``)
+    conjugated, at `lengths`: the transform of ``conj(w)`` as the channel sum
+    multiplies by its conjugate. Cached by the weights' bytes, so a changed
+    weight array is transformed again."""
+    w = np.ascontiguousarray(w)
+    key = (hashlib.blake2b(w.data, digest_size=16).digest(), w.shape, w.dtype.str,
+           tuple(lengths), real)
+    with _spectra_lock:
+        hit = _spectra.get(key)
+        if hit is not None:
+            _spectra.move_to_end(key)
+            return hit
+    source = w if real else np.conj(w)
+    nsp = len(lengths)
+    # one axis at a time, the last first, each padded only when it is
+    # transformed: the other axes still have the kernel's few taps
+    W = (sfft.rfft if real else sfft.fft)(source, n=lengths[-1], axis=-1, workers=nthreads)
+    for axis in range(nsp - 2, -1, -1):
+        W = sfft.fft(W, n=lengths[axis], axis=axis + 2, workers=nthreads, overwrite_x=True)
+    entry = _split(W, part)
+    del W
+    size = entry[0].nbytes + entry[1].nbytes
+    with _spectra_lock:
+        if size <= spectra_cache_limit():
+            _spectra[key] = entry
+            total = sum(a.nbytes + b.nbytes for a, b in _spectra.values())
+            while total > spectra_cache_limit():
+                _, (a, b) = _spectra.popitem(last=False)
+                total -= a.nbytes + b.nbytes
+    return entry
+
+
+def _split(spectra, part):
+    """(real, imaginary) parts of complex `spectra` as C-contiguous arrays of `part`."""
+    return (np.ascontiguousarray(spectra.real, dtype=part),
+            np.ascontiguousarray(spectra.imag, dtype=part))
 
 
 def fft_channel_counts(lp):

@@ -32,9 +32,21 @@ typedef void (*fc_rows_f64_fn)(double **out_rows, int nrows, double **in_rows,
                                int nplanes, int ka, int kb, const double *w,
                                ptrdiff_t width);
 
+/* Channel sums of a layer's spectra, split complex (direct_simd_impl.h). */
+typedef void (*fc_csum_f32_fn)(const float *, const float *, const float *, const float *,
+                               float *, float *, int, int, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*fc_csum_f64_fn)(const double *, const double *, const double *,
+                               const double *, double *, double *, int, int, ptrdiff_t,
+                               ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+/* Most outputs one channel-sum call accumulates at once. */
+#define FC_CSUM_OUTS_MAX 4
+
 typedef struct {
     fc_rows_f32_fn rows_f32;
     fc_rows_f64_fn rows_f64;
+    fc_csum_f32_fn csum_f32;
+    fc_csum_f64_fn csum_f64;
     const char *isa;
     int rows; /* output rows per call the kernels are blocked for */
     /* Comma-separated CPU features the set was compiled for (the names of
@@ -63,6 +75,12 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
                            const float *, ptrdiff_t);                            \
     void fc_rows_f64_##sfx(double **, int, double **, int, int, int,             \
                            const double *, ptrdiff_t);                           \
+    void fc_csum_f32_##sfx(const float *, const float *, const float *,          \
+                           const float *, float *, float *, int, int, ptrdiff_t, \
+                           ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);          \
+    void fc_csum_f64_##sfx(const double *, const double *, const double *,       \
+                           const double *, double *, double *, int, int,         \
+                           ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t); \
     extern const int fc_block_rows_##sfx;
 
 FC_DECLARE_ISA(base)

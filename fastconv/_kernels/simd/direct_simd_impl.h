@@ -313,6 +313,73 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
     }
 }
 
+/* Channel sums of a convolution layer in the frequency domain, split
+   complex (real and imaginary parts in separate arrays):
+
+     y[o][f] = sum_{c < cg} x[c][f] * conj(w[o][c][f])   for o < ob <= FC_CSUM_OUTS
+
+   with x[c] at xr/xi + c * xc, w[o][c] at wr/wi + o * wo + c * wc and y[o]
+   at yr/yi + o * yo. Each input vector is loaded once for all ob outputs,
+   whose accumulators stay in registers over the channel loop: four FMAs
+   per complex multiply-add and no shuffles. */
+#define FC_CSUM_OUTS 4
+static inline __attribute__((always_inline)) void
+FC_FN(fc_csum_block)(const FC_T *xr, const FC_T *xi, const FC_T *wr, const FC_T *wi,
+                     FC_T *yr, FC_T *yi, const int cg, const int ob, ptrdiff_t f,
+                     ptrdiff_t xc, ptrdiff_t wo, ptrdiff_t wc, ptrdiff_t yo)
+{
+    FC_VT ar[FC_CSUM_OUTS], ai[FC_CSUM_OUTS];
+    for (int o = 0; o < FC_CSUM_OUTS; ++o)
+        ar[o] = ai[o] = (FC_VT){0};
+    for (int c = 0; c < cg; ++c) {
+        const FC_VT vr = *(const FC_VTU *)(xr + c * xc + f);
+        const FC_VT vi = *(const FC_VTU *)(xi + c * xc + f);
+        for (int o = 0; o < FC_CSUM_OUTS; ++o) {
+            if (o < ob) {
+                const FC_VT qr = *(const FC_VTU *)(wr + o * wo + c * wc + f);
+                const FC_VT qi = *(const FC_VTU *)(wi + o * wo + c * wc + f);
+                ar[o] += vr * qr + vi * qi;
+                ai[o] += vi * qr - vr * qi;
+            }
+        }
+    }
+    for (int o = 0; o < FC_CSUM_OUTS; ++o) {
+        if (o < ob) {
+            *(FC_VTU *)(yr + o * yo + f) = ar[o];
+            *(FC_VTU *)(yi + o * yo + f) = ai[o];
+        }
+    }
+}
+
+void
+FC_FN(fc_csum_)(const FC_T *xr, const FC_T *xi, const FC_T *wr, const FC_T *wi,
+                FC_T *yr, FC_T *yi, int cg, int ob, ptrdiff_t nf, ptrdiff_t xc,
+                ptrdiff_t wo, ptrdiff_t wc, ptrdiff_t yo)
+{
+    if (nf < FC_NL) {
+        for (int o = 0; o < ob; ++o)
+            for (ptrdiff_t f = 0; f < nf; ++f) {
+                FC_T sr = 0, si = 0;
+                for (int c = 0; c < cg; ++c) {
+                    const FC_T a = xr[c * xc + f], b = xi[c * xc + f];
+                    const FC_T p = wr[o * wo + c * wc + f], q = wi[o * wo + c * wc + f];
+                    sr += a * p + b * q;
+                    si += b * p - a * q;
+                }
+                yr[o * yo + f] = sr;
+                yi[o * yo + f] = si;
+            }
+        return;
+    }
+    ptrdiff_t f = 0;
+    for (; f + FC_NL <= nf; f += FC_NL)
+        FC_FN(fc_csum_block)(xr, xi, wr, wi, yr, yi, cg, ob, f, xc, wo, wc, yo);
+    /* the last partial vector overlaps the previous one: the same values */
+    if (f < nf)
+        FC_FN(fc_csum_block)(xr, xi, wr, wi, yr, yi, cg, ob, nf - FC_NL, xc, wo, wc, yo);
+}
+#undef FC_CSUM_OUTS
+
 #undef FC_VT
 #undef FC_VTU
 #undef FC_FN
