@@ -38,8 +38,9 @@ import scipy.fft as sfft
 
 from . import direct
 from . import run as run_method
-from .._kernels import _direct
+from .._kernels import _direct, _winograd
 from .._kernels._calls import is_c_contiguous_aligned
+from .blas import serial_blas
 from .problem import ConvProblem, cast_result, flip_index
 from .workspace import get_workspace_limit
 
@@ -47,7 +48,7 @@ __all__ = ["LAYER_METHODS", "PADDING_MODES", "LayerPlan", "LayerProblem", "conv_
            "run"]
 
 # The methods a layer can take, by their fastconv.nn names.
-LAYER_METHODS = ("direct", "gemm", "fft")
+LAYER_METHODS = ("direct", "gemm", "winograd", "fft")
 # fastconv.nn's name -> the kernels' boundary rule (PyTorch's 'reflect' does
 # not repeat the edge sample: SciPy's and fastconv's 'mirror').
 PADDING_MODES = {"zeros": "fill", "reflect": "mirror", "replicate": "nearest",
@@ -225,6 +226,8 @@ def run(lp, p, method, out=None):
     result's shape and dtype, overlapping no input)."""
     if method == "fft" and channel_fft_applies(lp):
         return _finish(lp, run_fft_channels(lp), lp.bias, p.result_dtype, out, None)
+    if method == "winograd":
+        return _finish(lp, run_winograd(lp), None, p.result_dtype, out, None)
     target = _target(out, p.result_dtype, p.out_shape)
     result = run_method(p, _CONV_METHODS[method], None, target)
     return _finish(lp, result, lp.bias, p.result_dtype, out, target)
@@ -370,6 +373,46 @@ def fft_channel_counts(lp):
     complex_bytes = 2 * (4 if lp.compute_dtype in (np.float32, np.complex64) else 8)
     nbytes = transforms * points * complex_bytes
     return transforms * butterflies, products, nbytes
+
+
+def winograd_applies(lp):
+    """Whether Winograd F(2x2, 3x3) computes `lp`: 2 spatial axes, a 3x3
+    kernel, no stride or dilation, a floating dtype."""
+    return (len(lp.k) == 2 and lp.k == [3, 3] and lp.plain
+            and lp.compute_dtype.kind == "f")
+
+
+# Bytes of a chunk's transformed input and products: they stay in L2 between
+# the input transform, the 16 products and the output transform.
+WINOGRAD_CHUNK_BYTES = 2**20
+
+
+def run_winograd(lp):
+    """Layer `lp` by Winograd F(2x2, 3x3) (`fastconv._kernels._winograd`):
+    the result in the compute dtype, bias added, ``(N, C_out, Ho, Wo)``."""
+    compute = lp.compute_dtype
+    ho, wo = lp.out_spatial
+    xpad = padded_input(lp)
+    # the last tiles of an odd-sized output read one row / column past the
+    # padding: zeros (their outputs are cropped)
+    extra_h, extra_w = ho % 2, wo % 2
+    if extra_h or extra_w:
+        grown = np.zeros(xpad.shape[:2] + (xpad.shape[2] + extra_h, xpad.shape[3] + extra_w),
+                         compute)
+        grown[:, :, :xpad.shape[2], :xpad.shape[3]] = xpad
+        xpad = grown
+    G = lp.groups
+    cg, og = lp.c_in // G, lp.c_out // G
+    U = np.empty((16, G, og, cg), compute)
+    _winograd.winograd_f2_weights(np.ascontiguousarray(lp.weight, dtype=compute), U, G)
+    bias = None if lp.bias is None else np.ascontiguousarray(lp.bias, dtype=compute)
+    out = np.empty((lp.batch, lp.c_out, ho, wo), compute)
+    per_tile = 16 * (cg + og) * compute.itemsize
+    ntiles = -(-ho // 2) * -(-wo // 2)
+    tile_chunk = max(16, min(ntiles, WINOGRAD_CHUNK_BYTES // per_tile))
+    with serial_blas():
+        _winograd.winograd_f2(xpad, U, bias, out, G, tile_chunk, lp.nthreads)
+    return out
 
 
 class LayerPlan:

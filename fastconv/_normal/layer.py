@@ -12,12 +12,12 @@ import sys
 import numpy as np
 
 from .._kernels import _calls, _direct
-from .._methods.layer import LAYER_METHODS, PADDING_MODES, LayerProblem
+from .._methods.layer import LAYER_METHODS, PADDING_MODES, LayerProblem, winograd_applies
 from .._methods.problem import compute_dtype
 from .threads import resolve_workers
 from .validation import as_numeric_array, check_allocatable, check_int
 
-__all__ = ["METHODS", "layer_key", "layer_problem"]
+__all__ = ["METHODS", "check_method", "layer_key", "layer_problem"]
 
 # the values `method` takes besides "auto"
 METHODS = LAYER_METHODS
@@ -230,3 +230,17 @@ def layer_key(x, weight, bias, stride, padding, dilation, groups, padding_mode, 
     return (_calls.layout_key(x, weight), None if bias is None else _calls.layout_key(bias),
             params, groups, padding_mode, method, nsp, resolve_workers(workers),
             _direct.simd_generation())
+
+
+def check_method(method, lp):
+    """`method` ('auto' or a name of METHODS) once it can compute layer `lp`."""
+    if not isinstance(method, str) or (method != "auto" and method not in METHODS):
+        raise ValueError(f"method must be one of {', '.join(map(repr, ('auto',) + METHODS))}; "
+                         f"got {method!r}")
+    if method == "winograd" and not winograd_applies(lp):
+        raise ValueError(
+            "method='winograd' computes 2-D layers with 3x3 kernels, stride 1 and dilation 1 "
+            f"of floating dtypes; got kernel {tuple(lp.k)}, stride {tuple(lp.stride)}, "
+            f"dilation {tuple(lp.dilation)}, dtype {lp.result_dtype}: use method='direct' "
+            "or 'gemm'")
+    return method

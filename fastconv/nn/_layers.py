@@ -2,7 +2,7 @@
 
 from .._kernels._calls import bounds_overlap
 from .._methods import layer
-from .._normal.layer import METHODS, layer_key, layer_problem
+from .._normal.layer import METHODS, check_method, layer_key, layer_problem
 from .._normal.validation import check_bool, check_out
 from .._plan import costmodel
 from .._plan.cache import PlanCache
@@ -15,13 +15,6 @@ _plans = PlanCache(maxsize=256)
 
 # fastconv.nn's names of the ConvProblem methods the cost model knows.
 _LAYER_NAME = {"direct": "direct", "im2col": "gemm", "fft": "fft"}
-
-
-def _check_method(method):
-    if not isinstance(method, str) or (method != "auto" and method not in METHODS):
-        raise ValueError(f"method must be one of {', '.join(map(repr, ('auto',) + METHODS))}; "
-                         f"got {method!r}")
-    return method
 
 
 def _candidates(lp):
@@ -50,9 +43,12 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, meth
                     out[...] = pl.run(x, weight, bias)
                     return out
             return pl.run(x, weight, bias, out)
-    method = _check_method(method)
+    if not isinstance(method, str) or (method != "auto" and method not in METHODS):
+        # before the arrays are looked at, as every unknown method
+        check_method(method, None)
     lp = layer_problem(x, weight, bias, stride, padding, dilation, groups, padding_mode,
                        workers, nsp)
+    method = check_method(method, lp)
     p = layer.conv_problem(lp)
     chosen, by_shape = _auto(lp, p) if method == "auto" else (method, True)
     if key is not None and by_shape:
@@ -96,15 +92,20 @@ _PARAMS = """
         repeated: each pad must be shorter than the input), its edge
         samples repeated, or the input repeated periodically (each pad at
         most the input's length). Default 'zeros'.
-    method : {'auto', 'direct', 'gemm', 'fft'}, optional
+    method : {'auto', 'direct', 'gemm', 'winograd', 'fft'}, optional
         ``'direct'``: window sums by the compiled direct kernel, channels
         summed with kernel rows. ``'gemm'``: each (image, group) as a
         matrix product of lowered tiles of the input (bounded by
         `fastconv.get_workspace_limit`) and the group's kernels, through
-        BLAS. ``'fft'``: products of spectra, for large kernels. ``'auto'``
-        (default) takes the one `choose_method` predicts fastest. Every
-        method accepts every layer and gives the same result to rounding;
-        integers are exact with each.
+        BLAS. ``'winograd'``: Winograd F(2x2, 3x3), 2.25 times fewer
+        multiplications, for 2-D 3x3 layers without stride or dilation of
+        floating dtypes only (others are a ValueError naming `method`).
+        ``'fft'``: the input maps and kernels transformed once each, the
+        channel sums taken at every frequency bin, for large kernels
+        (weight spectra are cached by the weights' contents). ``'auto'``
+        (default) takes the one `choose_method` predicts fastest (not yet
+        Winograd). Every other method accepts every layer and gives the same
+        result to rounding; integers are exact with each.
     workers : int, optional
         Number of threads, as in `fastconv.convolve`.
     out : ndarray, optional
@@ -263,9 +264,10 @@ def choose_method(x, weight, bias=None, *, stride=1, padding=0, dilation=1, grou
     Returns
     -------
     method : str
-        ``'direct'``, ``'gemm'`` or ``'fft'``.
+        ``'direct'``, ``'gemm'`` or ``'fft'`` (or with `measure`,
+        ``'winograd'`` where it applies).
     times : dict
-        Only with ``measure=True``: the time of each method.
+        Only with ``measure=True``: the time of each method that applies.
 
     Examples
     --------
@@ -276,7 +278,7 @@ def choose_method(x, weight, bias=None, *, stride=1, padding=0, dilation=1, grou
     True
     >>> method, times = nn.choose_method(x, np.zeros((8, 8, 3, 3), np.float32), measure=True)
     >>> sorted(times)
-    ['direct', 'fft', 'gemm']
+    ['direct', 'fft', 'gemm', 'winograd']
     """
     measure = check_bool(measure, "measure")
     lp = layer_problem(x, weight, bias, stride, padding, dilation, groups, padding_mode,
@@ -286,5 +288,7 @@ def choose_method(x, weight, bias=None, *, stride=1, padding=0, dilation=1, grou
         return _auto(lp, p)[0]
     times = {}
     for name in layer.LAYER_METHODS:
+        if name == "winograd" and not layer.winograd_applies(lp):
+            continue
         times[name] = best_time(lambda: layer.run(lp, p, name))
     return min(times, key=times.get), times
