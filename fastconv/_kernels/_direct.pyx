@@ -24,6 +24,7 @@ extended edge of each row, so the input is never copied whole.
 """
 
 cimport cython
+from cpython.pycapsule cimport PyCapsule_New
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t
 
@@ -211,6 +212,12 @@ def set_simd_level(name):
 # Counts the switches of `set_simd_level`: plans made before one keep the
 # table they were made with, so plan caches key on this count.
 _generation = 0
+
+
+def kernel_set():
+    """The kernel set in use, as a capsule for the other compiled modules
+    (`_winograd`), so that they follow `set_simd_level` too."""
+    return PyCapsule_New(<void *>_kernels, b"fastconv.fc_direct_kernels", NULL)
 
 
 def simd_generation():

@@ -19,11 +19,29 @@ while the slot is in its cache, and transforms the products into the output
 (bias added), with the GIL released.
 """
 
+from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange, threadid
 from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 import numpy as np
 cimport numpy as cnp
+
+from fastconv._kernels import _direct
+
+cdef extern from "direct_simd.h" nogil:
+    ctypedef void (*fc_wg_in_f32_fn)(const float *, Py_ssize_t, Py_ssize_t, float *,
+                                     Py_ssize_t) noexcept nogil
+    ctypedef void (*fc_wg_in_f64_fn)(const double *, Py_ssize_t, Py_ssize_t, double *,
+                                     Py_ssize_t) noexcept nogil
+    ctypedef void (*fc_wg_out_f32_fn)(const float *, Py_ssize_t, Py_ssize_t, float *,
+                                      Py_ssize_t, int, Py_ssize_t, float) noexcept nogil
+    ctypedef void (*fc_wg_out_f64_fn)(const double *, Py_ssize_t, Py_ssize_t, double *,
+                                      Py_ssize_t, int, Py_ssize_t, double) noexcept nogil
+    ctypedef struct fc_direct_kernels:
+        fc_wg_in_f32_fn wg_in_f32
+        fc_wg_in_f64_fn wg_in_f64
+        fc_wg_out_f32_fn wg_out_f32
+        fc_wg_out_f64_fn wg_out_f64
 
 cnp.import_array()
 
@@ -32,6 +50,11 @@ __all__ = ["winograd_f2"]
 ctypedef fused real_t:
     float
     double
+
+
+cdef enum:
+    # Elements between the transformed points of a chunk, past their data.
+    POINT_PAD = 16
 
 
 cdef inline void _gemm(int M, int N, int K, real_t *A, int lda, real_t *B, int ldb,
@@ -45,79 +68,55 @@ cdef inline void _gemm(int M, int N, int K, real_t *A, int lda, real_t *B, int l
         dgemm(&trans, &trans, &M, &N, &K, &one, A, &lda, B, &ldb, &zero, C, &ldc)
 
 
-cdef void _chunk(const real_t *xp, const real_t *U, const real_t *bias, real_t *out,
-                 real_t *V, real_t *Mw, Py_ssize_t chunk, Py_ssize_t chunks_per_image_group,
-                 Py_ssize_t groups, Py_ssize_t cg, Py_ssize_t og, Py_ssize_t Hp,
-                 Py_ssize_t Wp, Py_ssize_t Ho, Py_ssize_t Wo, Py_ssize_t tiles_w,
-                 Py_ssize_t ntiles, Py_ssize_t tile_chunk, bint has_bias) noexcept nogil:
+cdef void _chunk(const fc_direct_kernels *kset, const real_t *xp, const real_t *U,
+                 const real_t *bias, real_t *out, real_t *V, real_t *Mw, Py_ssize_t chunk,
+                 Py_ssize_t chunks_per_image_group, Py_ssize_t groups, Py_ssize_t cg,
+                 Py_ssize_t og, Py_ssize_t Hp, Py_ssize_t Wp, Py_ssize_t Ho, Py_ssize_t Wo,
+                 Py_ssize_t tiles_h, Py_ssize_t tiles_w, Py_ssize_t rows_per_chunk,
+                 bint has_bias) noexcept nogil:
     cdef Py_ssize_t q = chunk // chunks_per_image_group
     cdef Py_ssize_t part = chunk - q * chunks_per_image_group
     cdef Py_ssize_t g = q % groups, n = q // groups
-    cdef Py_ssize_t t0 = part * tile_chunk
-    cdef Py_ssize_t nt = min(t0 + tile_chunk, ntiles) - t0
+    cdef Py_ssize_t ty0 = part * rows_per_chunk
+    cdef Py_ssize_t ty1 = min(ty0 + rows_per_chunk, tiles_h)
+    cdef Py_ssize_t nt = (ty1 - ty0) * tiles_w
+    # points apart by a stride that is no multiple of 4 KiB: the 16 streams
+    # of a transform would otherwise share one set of the L1 cache
+    cdef Py_ssize_t vstride = cg * nt + POINT_PAD, mstride = og * nt + POINT_PAD
     cdef Py_ssize_t cin = groups * cg, cout = groups * og
-    cdef Py_ssize_t c, o, t, tile, ty, tx, r, i, j, pt
+    cdef Py_ssize_t c, o, ty, pt
     cdef const real_t *src
-    cdef real_t d[4][4]
-    cdef real_t u[4][4]
-    cdef real_t m[4][4]
-    cdef real_t y0, y1, y2, y3, b
     cdef real_t *dst
+    cdef real_t b
     # the input tiles: V[point][c][t], t contiguous (the products' columns)
     for c in range(cg):
-        src = xp + ((n * cin + g * cg + c) * Hp) * Wp
-        for t in range(nt):
-            tile = t0 + t
-            ty = tile // tiles_w
-            tx = tile - ty * tiles_w
-            for r in range(4):
-                for j in range(4):
-                    d[r][j] = src[(2 * ty + r) * Wp + 2 * tx + j]
-            # B^T d: rows
-            for j in range(4):
-                u[0][j] = d[0][j] - d[2][j]
-                u[1][j] = d[1][j] + d[2][j]
-                u[2][j] = d[2][j] - d[1][j]
-                u[3][j] = d[1][j] - d[3][j]
-            # (B^T d) B: columns
-            for r in range(4):
-                m[r][0] = u[r][0] - u[r][2]
-                m[r][1] = u[r][1] + u[r][2]
-                m[r][2] = u[r][2] - u[r][1]
-                m[r][3] = u[r][1] - u[r][3]
-            for r in range(4):
-                for j in range(4):
-                    V[((r * 4 + j) * cg + c) * nt + t] = m[r][j]
+        src = xp + (n * cin + g * cg + c) * Hp * Wp
+        for ty in range(ty0, ty1):
+            if real_t is float:
+                kset.wg_in_f32(src + 2 * ty * Wp, Wp, tiles_w,
+                               V + c * nt + (ty - ty0) * tiles_w, vstride)
+            else:
+                kset.wg_in_f64(src + 2 * ty * Wp, Wp, tiles_w,
+                               V + c * nt + (ty - ty0) * tiles_w, vstride)
     # the 16 products: M[point] (nt x og, column-major) = V[point] (nt x cg) @ U^T
     for pt in range(16):
-        _gemm(<int>nt, <int>og, <int>cg, V + pt * cg * nt, <int>nt,
-              <real_t *>U + (pt * groups + g) * og * cg, <int>cg, Mw + pt * og * nt, <int>nt)
+        _gemm(<int>nt, <int>og, <int>cg, V + pt * vstride, <int>nt,
+              <real_t *>U + (pt * groups + g) * og * cg, <int>cg, Mw + pt * mstride, <int>nt)
     # the output tiles: A^T M A, bias added, cropped at the bottom and right
     for o in range(og):
         b = bias[g * og + o] if has_bias else 0
         dst = out + (n * cout + g * og + o) * Ho * Wo
-        for t in range(nt):
-            tile = t0 + t
-            ty = tile // tiles_w
-            tx = tile - ty * tiles_w
-            for r in range(4):
-                for j in range(4):
-                    m[r][j] = Mw[((r * 4 + j) * og + o) * nt + t]
-            for j in range(4):
-                u[0][j] = m[0][j] + m[1][j] + m[2][j]
-                u[1][j] = m[1][j] - m[2][j] - m[3][j]
-            for r in range(2):
-                y0 = u[r][0] + u[r][1] + u[r][2] + b
-                y1 = u[r][1] - u[r][2] - u[r][3] + b
-                i = 2 * ty + r
-                if i < Ho:
-                    dst[i * Wo + 2 * tx] = y0
-                    if 2 * tx + 1 < Wo:
-                        dst[i * Wo + 2 * tx + 1] = y1
+        for ty in range(ty0, ty1):
+            if real_t is float:
+                kset.wg_out_f32(Mw + o * nt + (ty - ty0) * tiles_w, mstride, tiles_w,
+                                dst + 2 * ty * Wo, Wo, <int>min(2, Ho - 2 * ty), Wo, b)
+            else:
+                kset.wg_out_f64(Mw + o * nt + (ty - ty0) * tiles_w, mstride, tiles_w,
+                                dst + 2 * ty * Wo, Wo, <int>min(2, Ho - 2 * ty), Wo, b)
 
 
 def winograd_f2(const real_t[:, :, :, ::1] xpad, const real_t[:, :, :, ::1] U, bias,
-                real_t[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t tile_chunk,
+                real_t[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t rows_per_chunk,
                 int nthreads):
     """Winograd F(2x2, 3x3) of a layer into `out` (N, C_out, Ho, Wo).
 
@@ -125,24 +124,26 @@ def winograd_f2(const real_t[:, :, :, ::1] xpad, const real_t[:, :, :, ::1] U, b
     ceil(Ho / 2) + 2`` (and likewise Wp), zeros past the padding where the
     last tiles need them; `U` (16, groups, C_out / groups, C_in / groups)
     the transformed weights ``G g G^T`` by point; `bias` (C_out,) or None.
-    `tile_chunk` tiles of one image and group make one work item.
+    `rows_per_chunk` rows of tiles of one image and group make one work
+    item. The transforms are the SIMD kernels of the set in use.
     """
     cdef Py_ssize_t N = xpad.shape[0], cin = xpad.shape[1], Hp = xpad.shape[2]
     cdef Py_ssize_t Wp = xpad.shape[3], cout = out.shape[1], Ho = out.shape[2]
     cdef Py_ssize_t Wo = out.shape[3]
     cdef Py_ssize_t cg = cin // groups, og = cout // groups
     cdef Py_ssize_t tiles_h = (Ho + 1) // 2, tiles_w = (Wo + 1) // 2
-    cdef Py_ssize_t ntiles = tiles_h * tiles_w
-    cdef Py_ssize_t per = (ntiles + tile_chunk - 1) // tile_chunk
+    cdef Py_ssize_t per = (tiles_h + rows_per_chunk - 1) // max(rows_per_chunk, 1)
     cdef Py_ssize_t nchunks = N * groups * per, chunk, slot
     cdef const real_t[::1] b
     cdef bint has_bias = bias is not None
     cdef real_t[:, ::1] ws
     cdef int tid
+    cdef const fc_direct_kernels *kset = <const fc_direct_kernels *>PyCapsule_GetPointer(
+        _direct.kernel_set(), b"fastconv.fc_direct_kernels")
     if (groups < 1 or cin % groups or cout % groups or U.shape[0] != 16
             or U.shape[1] != groups or U.shape[2] != og or U.shape[3] != cg
             or out.shape[0] != N or Hp < 2 * tiles_h + 2 or Wp < 2 * tiles_w + 2
-            or tile_chunk < 1 or nthreads < 1):
+            or rows_per_chunk < 1 or nthreads < 1):
         raise ValueError("winograd_f2: malformed problem")
     if has_bias:
         b = np.ascontiguousarray(bias)
@@ -153,14 +154,15 @@ def winograd_f2(const real_t[:, :, :, ::1] xpad, const real_t[:, :, :, ::1] U, b
     if nchunks == 0:
         return out
     nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nchunks))
-    slot = 16 * (cg + og) * tile_chunk
+    slot = 16 * ((cg + og) * rows_per_chunk * tiles_w + 2 * POINT_PAD)
     ws = np.empty((nthreads, slot), dtype=np.float32 if real_t is float else np.float64)
     with nogil:
         for chunk in prange(nchunks, num_threads=nthreads, schedule='dynamic'):
             tid = threadid()
-            _chunk(&xpad[0, 0, 0, 0], &U[0, 0, 0, 0], &b[0], &out[0, 0, 0, 0], &ws[tid, 0],
-                   &ws[tid, 16 * cg * tile_chunk], chunk, per, groups, cg, og, Hp, Wp, Ho, Wo,
-                   tiles_w, ntiles, tile_chunk, has_bias)
+            _chunk(kset, &xpad[0, 0, 0, 0], &U[0, 0, 0, 0], &b[0], &out[0, 0, 0, 0],
+                   &ws[tid, 0], &ws[tid, 16 * (cg * rows_per_chunk * tiles_w + POINT_PAD)],
+                   chunk, per,
+                   groups, cg, og, Hp, Wp, Ho, Wo, tiles_h, tiles_w, rows_per_chunk, has_bias)
     return out
 
 

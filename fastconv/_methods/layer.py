@@ -407,11 +407,10 @@ def run_winograd(lp):
     _winograd.winograd_f2_weights(np.ascontiguousarray(lp.weight, dtype=compute), U, G)
     bias = None if lp.bias is None else np.ascontiguousarray(lp.bias, dtype=compute)
     out = np.empty((lp.batch, lp.c_out, ho, wo), compute)
-    per_tile = 16 * (cg + og) * compute.itemsize
-    ntiles = -(-ho // 2) * -(-wo // 2)
-    tile_chunk = max(16, min(ntiles, WINOGRAD_CHUNK_BYTES // per_tile))
+    per_row = 16 * (cg + og) * compute.itemsize * -(-wo // 2)
+    rows_per_chunk = max(1, min(-(-ho // 2), WINOGRAD_CHUNK_BYTES // per_row))
     with serial_blas():
-        _winograd.winograd_f2(xpad, U, bias, out, G, tile_chunk, lp.nthreads)
+        _winograd.winograd_f2(xpad, U, bias, out, G, rows_per_chunk, lp.nthreads)
     return out
 
 

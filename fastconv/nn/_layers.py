@@ -1,5 +1,7 @@
 """`conv`, `conv1d`, `conv2d`, `conv3d` and `choose_method`."""
 
+import numpy as np
+
 from .._kernels._calls import bounds_overlap
 from .._methods import layer
 from .._normal.layer import METHODS, check_method, layer_key, layer_problem
@@ -14,14 +16,19 @@ __all__ = ["METHODS", "choose_method", "conv", "conv1d", "conv2d", "conv3d"]
 _plans = PlanCache(maxsize=256)
 
 # fastconv.nn's names of the ConvProblem methods the cost model knows.
-_LAYER_NAME = {"direct": "direct", "im2col": "gemm", "fft": "fft"}
+_LAYER_NAME = {"direct": "direct", "im2col": "gemm", "fft": "fft", "winograd": "winograd"}
 
 
 def _candidates(lp):
     # im2col's products have one column per output channel of a group: for
     # a single one they are matrix-vector products, the direct kernel's work
     many = lp.c_out // lp.groups > 1
-    return ["direct", "fft"] + (["im2col"] if many else [])
+    methods = ["direct", "fft"] + (["im2col"] if many else [])
+    # Winograd's error stays within 10x the direct method's in float32 (and
+    # float16, summed in float32), tested; float64 keeps its exact-er methods
+    if many and layer.winograd_applies(lp) and lp.compute_dtype == np.float32:
+        methods.append("winograd")
+    return methods
 
 
 def _auto(lp, p):
@@ -103,9 +110,10 @@ _PARAMS = """
         ``'fft'``: the input maps and kernels transformed once each, the
         channel sums taken at every frequency bin, for large kernels
         (weight spectra are cached by the weights' contents). ``'auto'``
-        (default) takes the one `choose_method` predicts fastest (not yet
-        Winograd). Every other method accepts every layer and gives the same
-        result to rounding; integers are exact with each.
+        (default) takes the one `choose_method` predicts fastest (Winograd
+        for float32 and float16 only). Every other method accepts every
+        layer and gives the same result to rounding; integers are exact
+        with each.
     workers : int, optional
         Number of threads, as in `fastconv.convolve`.
     out : ndarray, optional
@@ -264,8 +272,7 @@ def choose_method(x, weight, bias=None, *, stride=1, padding=0, dilation=1, grou
     Returns
     -------
     method : str
-        ``'direct'``, ``'gemm'`` or ``'fft'`` (or with `measure`,
-        ``'winograd'`` where it applies).
+        ``'direct'``, ``'gemm'``, ``'winograd'`` or ``'fft'``.
     times : dict
         Only with ``measure=True``: the time of each method that applies.
 

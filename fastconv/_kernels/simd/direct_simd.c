@@ -33,6 +33,7 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 
 #define FC_T float
 #define FC_TS f32
+#define FC_TSIZE 4
 #define FC_ALIGNR(hi, lo, n) _mm512_alignr_epi32(hi, lo, n)
 #define FC_MASKLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
 #define FC_MASKSTORE(p, m, v) _mm512_mask_storeu_ps(p, m, (__m512)(v))
@@ -41,6 +42,7 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 #include "direct_simd_impl.h"
 #undef FC_T
 #undef FC_TS
+#undef FC_TSIZE
 #undef FC_ALIGNR
 #undef FC_MASKLOAD
 #undef FC_MASKSTORE
@@ -49,6 +51,7 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 
 #define FC_T double
 #define FC_TS f64
+#define FC_TSIZE 8
 #define FC_ALIGNR(hi, lo, n) _mm512_alignr_epi64(hi, lo, n)
 #define FC_MASKLOAD(m, p) _mm512_maskz_loadu_pd(m, p)
 #define FC_MASKSTORE(p, m, v) _mm512_mask_storeu_pd(p, m, (__m512d)(v))
@@ -57,3 +60,4 @@ const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 #include "direct_simd_impl.h"
 #undef FC_T
 #undef FC_TS
+#undef FC_TSIZE

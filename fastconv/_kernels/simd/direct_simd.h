@@ -39,6 +39,13 @@ typedef void (*fc_csum_f32_fn)(const float *, const float *, const float *, cons
 typedef void (*fc_csum_f64_fn)(const double *, const double *, const double *,
                                const double *, double *, double *, int, int, ptrdiff_t,
                                ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+/* Winograd F(2x2, 3x3) transforms of one tile row (direct_simd_impl.h). */
+typedef void (*fc_wg_in_f32_fn)(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t);
+typedef void (*fc_wg_in_f64_fn)(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t);
+typedef void (*fc_wg_out_f32_fn)(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int,
+                                 ptrdiff_t, float);
+typedef void (*fc_wg_out_f64_fn)(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t,
+                                 int, ptrdiff_t, double);
 /* Most outputs one channel-sum call accumulates at once. */
 #define FC_CSUM_OUTS_MAX 4
 
@@ -47,6 +54,10 @@ typedef struct {
     fc_rows_f64_fn rows_f64;
     fc_csum_f32_fn csum_f32;
     fc_csum_f64_fn csum_f64;
+    fc_wg_in_f32_fn wg_in_f32;
+    fc_wg_in_f64_fn wg_in_f64;
+    fc_wg_out_f32_fn wg_out_f32;
+    fc_wg_out_f64_fn wg_out_f64;
     const char *isa;
     int rows; /* output rows per call the kernels are blocked for */
     /* Comma-separated CPU features the set was compiled for (the names of
@@ -81,6 +92,12 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
     void fc_csum_f64_##sfx(const double *, const double *, const double *,       \
                            const double *, double *, double *, int, int,         \
                            ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t); \
+    void fc_wg_in_f32_##sfx(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t);    \
+    void fc_wg_in_f64_##sfx(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t);  \
+    void fc_wg_out_f32_##sfx(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t,    \
+                             int, ptrdiff_t, float);                                     \
+    void fc_wg_out_f64_##sfx(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t,  \
+                             int, ptrdiff_t, double);                                    \
     extern const int fc_block_rows_##sfx;
 
 FC_DECLARE_ISA(base)

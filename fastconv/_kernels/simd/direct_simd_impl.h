@@ -380,6 +380,148 @@ FC_FN(fc_csum_)(const FC_T *xr, const FC_T *xi, const FC_T *wr, const FC_T *wi,
 }
 #undef FC_CSUM_OUTS
 
+/* Winograd F(2x2, 3x3) input and output transforms, vectorised across the
+   tiles of one tile row: a tile's four input columns are the even and odd
+   elements of two pairs of row loads (shuffles), its two output columns
+   are interleaved back into one contiguous run. */
+#define FC_NLC (FC_VEC_BYTES / FC_TSIZE)
+#if FC_NLC == 2
+#define FC_EVEN_IDX 0, 2
+#define FC_ODD_IDX 1, 3
+#define FC_ILO_IDX 0, 2
+#define FC_IHI_IDX 1, 3
+#elif FC_NLC == 4
+#define FC_EVEN_IDX 0, 2, 4, 6
+#define FC_ODD_IDX 1, 3, 5, 7
+#define FC_ILO_IDX 0, 4, 1, 5
+#define FC_IHI_IDX 2, 6, 3, 7
+#elif FC_NLC == 8
+#define FC_EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14
+#define FC_ODD_IDX 1, 3, 5, 7, 9, 11, 13, 15
+#define FC_ILO_IDX 0, 8, 1, 9, 2, 10, 3, 11
+#define FC_IHI_IDX 4, 12, 5, 13, 6, 14, 7, 15
+#elif FC_NLC == 16
+#define FC_EVEN_IDX 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30
+#define FC_ODD_IDX 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31
+#define FC_ILO_IDX 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23
+#define FC_IHI_IDX 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31
+#else
+#error "no shuffle indices for this vector length"
+#endif
+#if defined(__clang__)
+#define FC_SHUF(a, b, IDX) __builtin_shufflevector(a, b, IDX)
+#else
+#if FC_TSIZE == 4
+typedef int FC_CAT(fc_mask_, FC_TS, FC_ISA_SUFFIX) __attribute__((vector_size(FC_VEC_BYTES)));
+#else
+typedef long long FC_CAT(fc_mask_, FC_TS, FC_ISA_SUFFIX)
+    __attribute__((vector_size(FC_VEC_BYTES)));
+#endif
+#define FC_SHUF(a, b, IDX) \
+    __builtin_shuffle(a, b, (FC_CAT(fc_mask_, FC_TS, FC_ISA_SUFFIX)){IDX})
+#endif
+
+/* One tile row of one channel: tiles tx < ntx read rows 0-3 of `src` (row
+   stride wp) at columns 2 tx .. 2 tx + 3; point p of tile tx goes to
+   v[p * pstride + tx]. */
+void
+FC_FN(fc_wg_in_)(const FC_T *src, ptrdiff_t wp, ptrdiff_t ntx, FC_T *v, ptrdiff_t pstride)
+{
+    ptrdiff_t tx = 0;
+    for (; tx + FC_NL <= ntx; tx += FC_NL) {
+        FC_VT d[4][4], u[4][4];
+        for (int r = 0; r < 4; ++r) {
+            const FC_T *row = src + r * wp + 2 * tx;
+            const FC_VT lo = *(const FC_VTU *)row, hi = *(const FC_VTU *)(row + FC_NL);
+            const FC_VT lo2 = *(const FC_VTU *)(row + 2);
+            const FC_VT hi2 = *(const FC_VTU *)(row + FC_NL + 2);
+            d[r][0] = FC_SHUF(lo, hi, FC_EVEN_IDX);
+            d[r][1] = FC_SHUF(lo, hi, FC_ODD_IDX);
+            d[r][2] = FC_SHUF(lo2, hi2, FC_EVEN_IDX);
+            d[r][3] = FC_SHUF(lo2, hi2, FC_ODD_IDX);
+        }
+        for (int j = 0; j < 4; ++j) {
+            u[0][j] = d[0][j] - d[2][j];
+            u[1][j] = d[1][j] + d[2][j];
+            u[2][j] = d[2][j] - d[1][j];
+            u[3][j] = d[1][j] - d[3][j];
+        }
+        for (int r = 0; r < 4; ++r) {
+            FC_T *out = v + (r * 4) * pstride + tx;
+            *(FC_VTU *)out = u[r][0] - u[r][2];
+            *(FC_VTU *)(out + pstride) = u[r][1] + u[r][2];
+            *(FC_VTU *)(out + 2 * pstride) = u[r][2] - u[r][1];
+            *(FC_VTU *)(out + 3 * pstride) = u[r][1] - u[r][3];
+        }
+    }
+    for (; tx < ntx; ++tx) {
+        FC_T d[4][4], u[4][4];
+        for (int r = 0; r < 4; ++r)
+            for (int j = 0; j < 4; ++j)
+                d[r][j] = src[r * wp + 2 * tx + j];
+        for (int j = 0; j < 4; ++j) {
+            u[0][j] = d[0][j] - d[2][j];
+            u[1][j] = d[1][j] + d[2][j];
+            u[2][j] = d[2][j] - d[1][j];
+            u[3][j] = d[1][j] - d[3][j];
+        }
+        for (int r = 0; r < 4; ++r) {
+            FC_T *out = v + (r * 4) * pstride + tx;
+            out[0] = u[r][0] - u[r][2];
+            out[pstride] = u[r][1] + u[r][2];
+            out[2 * pstride] = u[r][2] - u[r][1];
+            out[3 * pstride] = u[r][1] - u[r][3];
+        }
+    }
+}
+
+/* One tile row of one output channel: point p of tile tx at m[p * pstride
+   + tx]; writes rows 0..nrows-1 (1 or 2) of `dst` (row stride wo) at
+   columns 2 tx, 2 tx + 1 below `ncols`, plus `bias`. */
+void
+FC_FN(fc_wg_out_)(const FC_T *m, ptrdiff_t pstride, ptrdiff_t ntx, FC_T *dst, ptrdiff_t wo,
+                  int nrows, ptrdiff_t ncols, FC_T bias)
+{
+    ptrdiff_t tx = 0;
+    for (; tx + FC_NL <= ntx && 2 * (tx + FC_NL) <= ncols; tx += FC_NL) {
+        FC_VT q[4][4], u[2][4];
+        for (int p = 0; p < 16; ++p)
+            q[p / 4][p % 4] = *(const FC_VTU *)(m + p * pstride + tx);
+        for (int j = 0; j < 4; ++j) {
+            u[0][j] = q[0][j] + q[1][j] + q[2][j];
+            u[1][j] = q[1][j] - q[2][j] - q[3][j];
+        }
+        for (int r = 0; r < nrows; ++r) {
+            const FC_VT y0 = u[r][0] + u[r][1] + u[r][2] + bias;
+            const FC_VT y1 = u[r][1] - u[r][2] - u[r][3] + bias;
+            FC_T *row = dst + r * wo + 2 * tx;
+            *(FC_VTU *)row = FC_SHUF(y0, y1, FC_ILO_IDX);
+            *(FC_VTU *)(row + FC_NL) = FC_SHUF(y0, y1, FC_IHI_IDX);
+        }
+    }
+    for (; tx < ntx; ++tx) {
+        FC_T q[4][4], u[2][4];
+        for (int p = 0; p < 16; ++p)
+            q[p / 4][p % 4] = m[p * pstride + tx];
+        for (int j = 0; j < 4; ++j) {
+            u[0][j] = q[0][j] + q[1][j] + q[2][j];
+            u[1][j] = q[1][j] - q[2][j] - q[3][j];
+        }
+        for (int r = 0; r < nrows; ++r) {
+            FC_T *row = dst + r * wo + 2 * tx;
+            row[0] = u[r][0] + u[r][1] + u[r][2] + bias;
+            if (2 * tx + 1 < ncols)
+                row[1] = u[r][1] - u[r][2] - u[r][3] + bias;
+        }
+    }
+}
+#undef FC_SHUF
+#undef FC_EVEN_IDX
+#undef FC_ODD_IDX
+#undef FC_ILO_IDX
+#undef FC_IHI_IDX
+#undef FC_NLC
+
 #undef FC_VT
 #undef FC_VTU
 #undef FC_FN
