@@ -99,6 +99,22 @@ def cases():
         ("pool max large window (van Herk)",
          lambda: fastconv.pool(x2, 9, 1, "max", padding=4)),
     ]
+    import fastconv.nn as nn
+
+    xl = rng.standard_normal((2, 4, 12, 13)).astype(np.float32)
+    wl = rng.standard_normal((6, 2, 3, 3)).astype(np.float32)
+    bl = rng.standard_normal(6).astype(np.float32)
+    for method in ("auto",) + nn.METHODS:
+        out.append((f"nn.conv2d {method}",
+                    lambda m=method: nn.conv2d(xl, wl, bl, 1, 1, 1, 2, method=m)))
+    out += [
+        ("nn.conv strided reflect",
+         lambda: nn.conv(xl, wl, bl, stride=2, padding=2, dilation=2, groups=2,
+                         padding_mode="reflect")),
+        ("nn.conv1d fft", lambda: nn.conv1d(xl[:, :, 0], wl[:, :, 0], None, 1, "same", 1, 2,
+                                            method="fft")),
+        ("nn.choose_method", lambda: nn.choose_method(xl, wl, bl, padding=1, groups=2)),
+    ]
     return out
 
 

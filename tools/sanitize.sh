@@ -105,7 +105,7 @@ else
         "$tests/test_convolve.py" "$tests/test_simd_levels.py" "$tests/test_separable.py"
         "$tests/test_fft.py" "$tests/test_im2col.py" "$tests/test_pool.py"
         "$tests/test_adaptive_pool.py" "$tests/test_threads.py" "$tests/test_validation.py"
-        "$tests/test_road.py" "$tests/test_pool_out.py"
+        "$tests/test_road.py" "$tests/test_pool_out.py" "$tests/test_nn.py" "$tests/test_calls.py"
     )
 fi
 echo "::: tests under ASan + UBSan"
