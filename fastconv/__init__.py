@@ -14,6 +14,11 @@ Pooling
 pool            max, min, mean, sum, Lp and weighted pooling over N-D windows
 adaptive_pool   pooling to a fixed output size
 
+CNN layers
+----------
+fastconv.nn   conv, conv1d, conv2d, conv3d (channels first, PyTorch's results);
+              import it as ``import fastconv.nn``
+
 Threads and configuration
 -------------------------
 set_workers   context manager for the default thread count
