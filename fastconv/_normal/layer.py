@@ -15,7 +15,7 @@ from .._kernels import _calls, _direct
 from .._methods.layer import LAYER_METHODS, PADDING_MODES, LayerProblem, winograd_applies
 from .._methods.problem import compute_dtype
 from .threads import resolve_workers
-from .validation import as_numeric_array, check_allocatable, check_int
+from .validation import as_numeric_array, check_allocatable, check_int, per_axis_ints
 
 __all__ = ["METHODS", "check_method", "layer_key", "layer_problem"]
 
@@ -24,25 +24,9 @@ METHODS = LAYER_METHODS
 
 
 def _per_axis(value, name, nsp, minimum):
-    """One int per spatial axis from an int or a sequence of `nsp` ints."""
-    if isinstance(value, (str, bytes)):
-        raise TypeError(f"{name} must be an int or a sequence of {nsp} ints, got {value!r}")
-    if np.ndim(value) == 0:
-        values = [value] * nsp
-    else:
-        values = list(value)
-        if len(values) != nsp:
-            raise ValueError(f"{name} must be an int or have one value per spatial axis "
-                             f"({nsp}), got {value!r}")
-    out = []
-    for v in values:
-        v = check_int(v, name)
-        if v < minimum:
-            raise ValueError(f"{name} must be >= {minimum} along every axis, got {value!r}")
-        if v > sys.maxsize // 4:
-            raise ValueError(f"{name} is too large: {value!r}")
-        out.append(v)
-    return out
+    """One int per spatial axis from an int or a sequence of `nsp` ints (a
+    quarter of the index range at most: output sizes multiply them)."""
+    return per_axis_ints(value, name, nsp, minimum, "spatial", sys.maxsize // 4)
 
 
 def _is_sequence(value):

@@ -7,7 +7,6 @@ arguments, types included, were validated when it was made).
 
 import math
 import numbers
-import sys
 
 import numpy as np
 
@@ -15,8 +14,8 @@ from .._kernels import _calls, _direct
 from .._methods import pooling
 from .._methods.problem import PoolProblem
 from .threads import resolve_workers
-from .validation import (as_numeric_array, check_allocatable, check_bool, check_int,
-                         check_out, ordered_axes)
+from .validation import (as_numeric_array, check_allocatable, check_bool, check_out,
+                         ordered_axes, per_axis_ints)
 
 __all__ = ["ADAPTIVE_OPS", "POOL_OPS", "adaptive_problem", "check_pool_out", "pool_key",
            "pool_problem"]
@@ -36,24 +35,7 @@ def _as_pool_input(x):
 
 def _per_axis(value, name, naxes, minimum):
     """An int for every pooled axis, or one per axis; each >= minimum."""
-    if np.ndim(value) == 0:
-        values = [value] * naxes
-    else:
-        values = list(value)
-        if len(values) != naxes:
-            raise ValueError(
-                f"{name} must be an int or have one value per pooled axis ({naxes}), "
-                f"got {value!r}")
-    out = []
-    for v in values:
-        v = check_int(v, name)
-        if v < minimum:
-            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-        if v > sys.maxsize:
-            # the kernels index in Py_ssize_t
-            raise ValueError(f"{name} entries must be at most {sys.maxsize}, got {value!r}")
-        out.append(v)
-    return out
+    return per_axis_ints(value, name, naxes, minimum, "pooled")
 
 
 def _sorted_by_axis(axes, *per_axis):

@@ -61,6 +61,30 @@ def check_int(value, name):
         raise TypeError(f"{name} must be integers, got {value!r}") from None
 
 
+def per_axis_ints(value, name, naxes, minimum, axes="", limit=sys.maxsize):
+    """One int for each of `naxes` axes from an int or a sequence of `naxes`
+    ints, each >= `minimum` and <= `limit` (the kernels index in
+    Py_ssize_t); `axes` names the kind of axis in the messages ("pooled")."""
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be an int or a sequence of {naxes} ints, got {value!r}")
+    if np.ndim(value) == 0:
+        values = [value] * naxes
+    else:
+        values = list(value)
+        if len(values) != naxes:
+            raise ValueError(f"{name} must be an int or have one value per {axes} axis "
+                             f"({naxes}), got {value!r}")
+    out = []
+    for v in values:
+        v = check_int(v, name)
+        if v < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+        if v > limit:
+            raise ValueError(f"{name} entries must be at most {limit}, got {value!r}")
+        out.append(v)
+    return out
+
+
 def ordered_axes(axes, ndim):
     """Distinct non-negative axes in the caller's order; None means all axes.
 

@@ -58,15 +58,23 @@ def _conv(x, weight, bias, stride, padding, dilation, groups, padding_mode, meth
     method = check_method(method, lp)
     p = layer.conv_problem(lp)
     chosen, by_shape = _auto(lp, p) if method == "auto" else (method, True)
+    pl = None
     if key is not None and by_shape:
         pl = layer.plan(lp, p, chosen)
         _plans.put(key, pl)
+    if pl is not None and pl.direct is not None:
+        # the direct kernel's plan was just made: run it, rather than plan again
+        def compute(target=None):
+            return pl.run(x, weight, bias, target)
+    else:
+        def compute(target=None):
+            return layer.run(lp, p, chosen, target)
     if out is not None:
         check_out(out, lp.out_shape, lp.result_dtype)
         if _overlaps(out, lp.x, lp.weight, lp.bias):
-            out[...] = layer.run(lp, p, chosen)
+            out[...] = compute()
             return out
-    return layer.run(lp, p, chosen, out)
+    return compute(out)
 
 
 def _overlaps(out, *arrays):
