@@ -63,3 +63,19 @@ def boundary(request):
 @pytest.fixture
 def assert_close():
     return assert_conv_close
+
+
+@pytest.fixture(params=["baseline", "AVX2+FMA", "AVX-512"])
+def simd_level(request):
+    """Each SIMD level of the compiled kernels in turn (skipped where the CPU
+    lacks it), the previous one restored after the test."""
+    from fastconv._kernels import _direct
+
+    try:
+        previous = _direct.set_simd_level(request.param)
+    except ValueError:
+        pytest.skip(f"{request.param} is not supported by this CPU")
+    try:
+        yield request.param
+    finally:
+        _direct.set_simd_level(previous)

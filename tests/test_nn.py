@@ -463,12 +463,13 @@ def test_float16_is_accumulated_in_float32(rng):
 def test_lists_and_numpy_integer_parameters(rng):
     x, w, b = layer_arrays(rng, (2, 4, 6, 5), (6, 2, 3, 2))
     kw = dict(stride=(2, 1), padding=1, groups=2)
-    exp = conv_reference(x, w, b, **kw)
-    assert_nn_close(conv(x.tolist(), w.tolist(), b.tolist(), **kw), exp)
+    exp, bound = conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw)
+    assert_nn_close(conv(x.tolist(), w.tolist(), b.tolist(), **kw), exp, bound)
     got = conv(x, w, b, stride=[np.int64(2), np.int32(1)], padding=np.int64(1),
                groups=np.int16(2), dilation=np.uint8(1))
-    assert_nn_close(got, exp)
-    assert_nn_close(conv(x, w, b, stride=(2, 1), padding=[[1, 1], [1, 1]], groups=2), exp)
+    assert_nn_close(got, exp, bound)
+    assert_nn_close(conv(x, w, b, stride=(2, 1), padding=[[1, 1], [1, 1]], groups=2), exp,
+                    bound)
 
 
 @pytest.mark.parametrize("method", ALWAYS)
@@ -809,15 +810,17 @@ def test_concurrent_calls_from_threads(rng):
         shape = (2, 4, 9, 8) if i % 2 else (1, 4, 6 + i, 7)
         x, w, b = layer_arrays(rng, shape, (4, 2, 3, 3), "float64")
         kw = dict(groups=2, padding=i % 3, stride=1 + i % 2)
-        cases.append((x, w, b, kw, conv_reference(x, w, b, **kw)))
+        cases.append((x, w, b, kw, conv_reference(x, w, b, **kw), conv_bound(x, w, b, **kw)))
     errors = []
 
     def work(order):
         try:
             for _ in range(5):
                 for i in order:
-                    x, w, b, kw, exp = cases[i]
-                    assert_nn_close(conv(x, w, b, workers=1 + i % 2, **kw), exp)
+                    x, w, b, kw, exp, bound = cases[i]
+                    # tolerances scaled by sum |x||w| (a sum of another order
+                    # than the reference's differs by that much)
+                    assert_nn_close(conv(x, w, b, workers=1 + i % 2, **kw), exp, bound)
         except Exception as exc:  # noqa: BLE001 - reported in the main thread
             errors.append(exc)
 
@@ -1069,3 +1072,62 @@ def test_winograd_refuses_what_it_cannot_compute():
         conv(x.astype(np.int32), np.ones((2, 2, 3, 3), np.int32), method="winograd")
     with pytest.raises(ValueError, match="method"):
         conv(x.astype(np.complex64), np.ones((2, 2, 3, 3), np.complex64), method="winograd")
+
+
+# ---------------------------------------------------------------------------
+# The multi-channel direct kernel (fastconv._kernels._layer) on the shapes
+# that take its every path, at every SIMD level the CPU has.
+
+from fastconv._kernels import _layer as _layer_kernels  # noqa: E402
+
+CHANNEL_KERNEL_CASES = [
+    # (x shape, w shape, layer keywords): what each exercises
+    ((2, 3, 20, 21), (7, 3, 3, 3), dict(padding=1)),             # rows straddling the padding
+    ((1, 2, 3, 4), (5, 2, 2, 2), dict(padding=(1, 2))),           # rows narrower than a vector
+    ((2, 4, 1, 5), (3, 4, 1, 3), dict()),                         # fewer outputs than a vector
+    ((1, 6, 40, 37), (13, 6, 3, 3), dict(stride=(2, 3), padding=2)),  # phases, channel tails
+    ((1, 8, 30, 30), (8, 4, 5, 5), dict(groups=2, dilation=2, padding="same")),
+    ((2, 5, 64), (9, 5, 7), dict(stride=3, padding=4)),           # 1-D, a long run
+    ((1, 4, 9, 8, 7), (6, 4, 3, 2, 3), dict(padding=1, stride=(1, 2, 1))),  # 3-D: many runs
+    ((1, 2, 5, 4, 6, 5), (3, 2, 2, 3, 2, 2), dict(padding=1)),    # 4-D
+    ((1, 16, 12, 12), (32, 16, 1, 1), dict()),                    # read in place, unpacked
+    ((1, 3, 70, 90), (17, 3, 3, 3), dict()),                      # unpacked, chunks of a run
+    ((3, 4, 11, 11), (4, 1, 3, 3), dict(groups=4, padding=1)),    # depthwise
+]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", CHANNEL_KERNEL_CASES,
+                         ids=lambda c: f"{c[0]}*{c[1]}-{sorted(c[2].items())}")
+def test_channel_kernel_every_simd_level(simd_level, case, dtype, rng):
+    x_shape, w_shape, kw = case
+    x, w, b = layer_arrays(rng, x_shape, w_shape, dtype, kind="normal")
+    for workers in (1, 2):
+        check(x, w, b, method="direct", workers=workers, **kw)
+    # the kernel's own blocks of output channels, whatever the level
+    assert _layer_kernels.channel_block() in (6, 8)
+
+
+@pytest.mark.parametrize("padding_mode", PADDING_MODES)
+def test_channel_kernel_padding_modes_and_layouts(padding_mode, rng):
+    x, w, b = layer_arrays(rng, (2, 3, 13, 11), (5, 3, 3, 2), "float32", kind="normal")
+    for layout in ("F", "strided", "negative", "bigendian"):
+        check(with_layout(x, layout), w, b, method="direct", padding=(2, 1), stride=(1, 2),
+              padding_mode=padding_mode)
+    # without padding and strides a C-contiguous input is read in place
+    for layout in ("C", "F", "strided", "negative", "bigendian"):
+        check(with_layout(x, layout), w, b, method="direct")
+
+
+def test_channel_kernel_plan_reused_and_out(rng):
+    # the plan's geometry serves later calls with other arrays; out= is written
+    x, w, b = layer_arrays(rng, (2, 4, 17, 19), (6, 4, 3, 3), "float32", kind="normal")
+    first = conv(x, w, b, method="direct", padding=1)
+    x2, w2, b2 = layer_arrays(rng, (2, 4, 17, 19), (6, 4, 3, 3), "float32", kind="normal")
+    out = np.full(first.shape, np.nan, np.float32)
+    got = conv(x2, w2, b2, method="direct", padding=1, out=out)
+    assert got is out
+    assert_nn_close(out, conv_reference(x2, w2, b2, padding=1),
+                    conv_bound(x2, w2, b2, padding=1))
+    assert_nn_close(conv(x, w, b, method="direct", padding=1), conv_reference(x, w, b, padding=1),
+                    conv_bound(x, w, b, padding=1))

@@ -17,6 +17,7 @@ from fastconv._kernels import _direct
 from _helpers import assert_conv_close, magnitude_bound, make_array
 from _reference import reference_convolve, reference_correlate
 
+# every level in turn: the `simd_level` fixture of conftest.py
 LEVELS = ["baseline", "AVX2+FMA", "AVX-512"]
 
 # Shapes chosen to reach every code path: fully unrolled 3x3/5x5 blocks,
@@ -34,18 +35,6 @@ CASES = [
     ((1000,), (31,)),
     ((33,), (40,)),
 ]
-
-
-@pytest.fixture(params=LEVELS)
-def simd_level(request):
-    try:
-        previous = _direct.set_simd_level(request.param)
-    except ValueError:
-        pytest.skip(f"{request.param} is not supported by this CPU")
-    try:
-        yield request.param
-    finally:
-        _direct.set_simd_level(previous)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

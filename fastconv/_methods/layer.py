@@ -38,7 +38,7 @@ import scipy.fft as sfft
 
 from . import direct
 from . import run as run_method
-from .._kernels import _direct, _winograd
+from .._kernels import _direct, _layer, _winograd
 from .._kernels._calls import is_c_contiguous_aligned
 from .blas import serial_blas
 from .problem import ConvProblem, cast_result, flip_index
@@ -224,6 +224,10 @@ def run(lp, p, method, out=None):
     """Compute layer `lp`, whose problem is `p` (`conv_problem`), by `method`
     (a name of `LAYER_METHODS`), into `out` when given (an array of the
     result's shape and dtype, overlapping no input)."""
+    if method == "direct" and direct_channels_applies(lp):
+        target = _target(out, p.result_dtype, (lp.batch, lp.c_out, *lp.out_spatial))
+        result = run_direct_channels(lp, None, target)
+        return _finish(lp, result, None, p.result_dtype, out, target)
     if method == "fft" and channel_fft_applies(lp):
         return _finish(lp, run_fft_channels(lp), lp.bias, p.result_dtype, out, None)
     if method == "winograd":
@@ -231,6 +235,183 @@ def run(lp, p, method, out=None):
     target = _target(out, p.result_dtype, p.out_shape)
     result = run_method(p, _CONV_METHODS[method], None, target)
     return _finish(lp, result, lp.bias, p.result_dtype, out, target)
+
+
+def direct_channels_applies(lp):
+    """Whether the multi-channel direct kernel (`fastconv._kernels._layer`)
+    computes `lp`: float32 and float64 (float16 computed in float32), up to
+    `_layer.MAX_SPATIAL_AXES` spatial axes. Integer and complex layers take
+    the direct kernel of `ConvProblem` (exact integer sums)."""
+    return (lp.compute_dtype in (np.float32, np.float64)
+            and len(lp.k) <= _layer.MAX_SPATIAL_AXES)
+
+
+def _packed_geometry(lp):
+    """(phases, packed lengths, source-index tables, their starts) of the
+    polyphase packing (`fastconv._kernels._layer`), per spatial axis."""
+    phases, qshape, tables, starts = [], [], [], []
+    start = 0
+    for L, b, a, s in zip(lp.n, lp.pad_before, lp.pad_after, lp.stride):
+        P = L + b + a
+        q = -(-P // s)
+        source = _boundary_index(L, b, a, lp.padding_mode)
+        padded = (np.arange(s)[:, None] + s * np.arange(q)[None, :]).ravel()
+        table = np.full(s * q, -1, np.int64)
+        inside = padded < P
+        table[inside] = source[padded[inside]]
+        phases.append(s)
+        qshape.append(q)
+        tables.append(table)
+        starts.append(start)
+        start += table.size
+    return phases, qshape, np.concatenate(tables), starts
+
+
+def _tap_offsets(lp, phases, qshape):
+    """Offsets from an output position to its taps in the packed input, for
+    the (channel in group, *taps) of a group's weights in C order."""
+    d = len(qshape)
+    pitch = [math.prod(qshape[i + 1:]) for i in range(d)]
+    phase_pitch = [math.prod(phases[i + 1:]) * math.prod(qshape) for i in range(d)]
+    plane = math.prod(phases) * math.prod(qshape)
+    off = np.zeros([1] * (d + 1), np.intp)
+    for i, (kd, dd, sd) in enumerate(zip(lp.k, lp.dilation, lp.stride)):
+        reach = np.arange(kd) * dd
+        along = (reach % sd) * phase_pitch[i] + (reach // sd) * pitch[i]
+        shape = [1] * (d + 1)
+        shape[i + 1] = kd
+        off = off + along.reshape(shape)
+    channels = (np.arange(lp.c_in // lp.groups) * plane).reshape([-1] + [1] * d)
+    return np.ascontiguousarray((off + channels).ravel(), dtype=np.intp), pitch
+
+
+def _runs(lp, qshape, pitch):
+    """(starts in packed positions, starts in outputs, length, row length,
+    outputs per row) of the runs of one image (see `_layer`)."""
+    o = lp.out_spatial
+    d = len(o)
+    if d == 1:
+        return np.zeros(1, np.intp), np.zeros(1, np.intp), o[0], qshape[0], o[0]
+    outer = [np.arange(n) for n in o[:d - 2]]
+    grid = np.meshgrid(*outer, indexing="ij") if outer else []
+    run_q = np.zeros(math.prod(o[:d - 2]), np.intp)
+    run_o = np.zeros_like(run_q)
+    for i, g in enumerate(grid):
+        run_q += g.ravel() * pitch[i]
+        run_o += g.ravel() * math.prod(o[i + 1:])
+    length = (o[d - 2] - 1) * qshape[d - 1] + o[d - 1]
+    return run_q, run_o, length, qshape[d - 1], o[d - 1]
+
+
+# Positions per work item are a multiple of every tile width of the kernel
+# sets (16 to 128 floats), so only a run's last item has a partial tile.
+_CHUNK_GRAIN = 384
+
+
+class ChannelsGeometry:
+    """What the multi-channel direct kernel needs of a layer beyond its
+    arrays (`channels_geometry`): the same for every call of one layer
+    key, so plans keep it."""
+
+    __slots__ = ("pack", "tables", "starts", "phases", "qshape", "off", "run_q", "run_o",
+                 "length", "wq", "wo", "chunk", "nthreads", "zeros")
+
+
+def channels_geometry(lp, c_contiguous):
+    """The `ChannelsGeometry` of layer `lp` for an input of its dtype and
+    layout (`c_contiguous`: whether it is C-contiguous in the compute dtype,
+    so that a layer without strides and padding reads it in place)."""
+    d = len(lp.k)
+    geo = ChannelsGeometry()
+    geo.pack = not (lp.plain and not any(lp.pad_before + lp.pad_after) and c_contiguous)
+    if geo.pack:
+        phases, qshape, tables, starts = _packed_geometry(lp)
+    else:
+        phases, qshape, tables, starts = [1] * d, list(lp.n), np.zeros(1, np.int64), [0] * d
+    geo.tables = tables
+    geo.starts = np.asarray(starts, np.intp)
+    geo.phases = np.asarray(phases, np.intp)
+    geo.qshape = np.asarray(qshape, np.intp)
+    geo.off, pitch = _tap_offsets(lp, phases, qshape)
+    geo.run_q, geo.run_o, length, geo.wq, geo.wo = _runs(lp, qshape, pitch)
+    geo.length = length
+    og = lp.c_out // lp.groups
+    items = lp.groups * geo.run_q.size * -(-og // _layer.channel_block())
+    nchunks = max(1, min(-(-4 * lp.nthreads // items), -(-length // _CHUNK_GRAIN)))
+    if geo.wq != geo.wo:
+        # a chunk's outputs pass through a per-thread buffer: keep it in L2
+        nchunks = max(nchunks, -(-length // _SPILL_POSITIONS))
+    chunk = -(-length // nchunks)
+    geo.chunk = -(-chunk // _CHUNK_GRAIN) * _CHUNK_GRAIN if nchunks > 1 else length
+    work = lp.batch * lp.c_out * geo.off.size * geo.run_q.size * length
+    geo.nthreads = max(1, min(lp.nthreads, work // _MACS_PER_THREAD))
+    geo.zeros = np.zeros(lp.c_out, lp.compute_dtype)
+    return geo
+
+
+# Most positions of a work item whose outputs go through the buffer.
+_SPILL_POSITIONS = 4096
+# Multiply-adds that pay for waking one more thread (about 40 us of one
+# core's work; waking a thread costs tens of microseconds).
+_MACS_PER_THREAD = 2**21
+
+
+def direct_channel_counts(lp):
+    """(multiply-adds, bytes moved, threads) of `run_direct_channels` on
+    layer `lp`: the multiply-adds include the positions computed and
+    dropped between rows; the bytes count reading the input, writing and
+    reading its packed copy, and writing the output."""
+    o = lp.out_spatial
+    d = len(o)
+    itemsize = lp.compute_dtype.itemsize
+    q = [-(-(L + b + a) // s) for L, b, a, s in zip(lp.n, lp.pad_before, lp.pad_after,
+                                                      lp.stride)]
+    if d == 1:
+        positions = o[0]
+    else:
+        positions = math.prod(o[:d - 2]) * ((o[d - 2] - 1) * q[d - 1] + o[d - 1])
+    reduction = (lp.c_in // lp.groups) * math.prod(lp.k)
+    macs = lp.batch * lp.c_out * reduction * positions
+    nbytes = (math.prod(lp.x.shape) + lp.batch * lp.c_out * math.prod(o)) * itemsize
+    if not (lp.plain and not any(lp.pad_before + lp.pad_after)):
+        nbytes += 2 * lp.batch * lp.c_in * math.prod(q) * math.prod(lp.stride) * itemsize
+    threads = max(1, min(lp.nthreads, macs // _MACS_PER_THREAD))
+    return macs, nbytes, threads
+
+
+def channels_input(x, compute):
+    """Input `x` as the multi-channel kernel reads it: of the `compute` dtype
+    with element-aligned strides (a copy only when it is not)."""
+    if x.dtype != compute or not x.flags.aligned:
+        x = np.array(x, dtype=compute)
+    return x
+
+
+def run_direct_channels(lp, geo=None, target=None, arrays=None):
+    """Layer `lp` by the multi-channel direct kernel: the result in the
+    compute dtype, bias added, ``(N, C_out, *out_spatial)``, written into
+    `target` when given (C-contiguous, of that shape and dtype). `geo` is
+    the layer's `ChannelsGeometry` for this input (made when None);
+    `arrays` (x with its batch axis, weight, bias) replace lp's arrays, of
+    the same layouts."""
+    compute = lp.compute_dtype
+    x, weight, bias = (lp.x, lp.weight, lp.bias) if arrays is None else arrays
+    x = channels_input(x, compute)
+    if geo is None or (not geo.pack and not x.flags.c_contiguous):
+        geo = channels_geometry(lp, x.flags.c_contiguous)
+    G = lp.groups
+    og = lp.c_out // G
+    R = geo.off.size
+    w = np.ascontiguousarray(weight, dtype=compute).reshape(G, og, R)
+    wpack = _layer.pack_weights(w, np.empty((G, og * R), compute))
+    init = geo.zeros if bias is None else np.ascontiguousarray(bias, dtype=compute)
+    result = target if target is not None else np.empty(
+        (lp.batch, lp.c_out, *lp.out_spatial), compute)
+    _layer.direct_channels(x, geo.tables, geo.starts, geo.phases, geo.qshape, geo.pack,
+                           geo.off, wpack, init, result.reshape(lp.batch, lp.c_out, -1),
+                           geo.run_q, geo.run_o, geo.length, geo.wq, geo.wo, geo.chunk,
+                           G, geo.nthreads)
+    return result
 
 
 def fft_lengths(lp):
@@ -424,12 +605,17 @@ class LayerPlan:
     calls share it.
     """
 
-    __slots__ = ("lp", "method", "direct", "x_view", "w_view", "w_index", "result_dtype",
-                 "kernel_shape")
+    __slots__ = ("lp", "method", "direct", "channels", "x_view", "w_view", "w_index",
+                 "result_dtype", "kernel_shape")
 
     def run(self, x, weight, bias, out=None):
         """The layer on these arrays (of the layouts the plan was made for)."""
         lp = self.lp
+        if self.channels is not None:
+            xb = x[np.newaxis] if lp.unbatched else x
+            target = _target(out, self.result_dtype, self.kernel_shape)
+            result = run_direct_channels(lp, self.channels, target, (xb, weight, bias))
+            return _finish(lp, result, None, self.result_dtype, out, target)
         if self.direct is None:
             new = lp.with_arrays(x, weight, bias)
             return run(new, conv_problem(new), self.method, out)
@@ -446,8 +632,14 @@ def plan(lp, p, method):
     pl = LayerPlan()
     pl.lp, pl.method, pl.result_dtype = lp, method, p.result_dtype
     pl.kernel_shape = p.out_shape
-    pl.direct = None
-    if method == "direct" and lp.plain:
+    pl.direct = pl.channels = None
+    if method == "direct" and direct_channels_applies(lp):
+        pl.kernel_shape = (lp.batch, lp.c_out, *lp.out_spatial)
+        x = lp.x
+        # a converted or realigned copy is C-contiguous
+        pl.channels = channels_geometry(lp, x.flags.c_contiguous or x.dtype != lp.compute_dtype
+                                        or not x.flags.aligned)
+    if method == "direct" and lp.plain and not direct_channels_applies(lp):
         G = lp.groups
         pl.x_view = (lp.batch, G, lp.c_in // G, *lp.n)
         pl.w_view = (G, lp.c_out // G, lp.c_in // G, *lp.k)

@@ -414,6 +414,22 @@ def predict_layer_fft(lp):
     return math.fsum(c * f for c, f in zip(CONSTANTS["fft"], feats))
 
 
+# The multi-channel direct kernel of layers (`_layer.run_direct_channels`):
+# seconds per call, per multiply-add on one thread, and per byte moved.
+# Measured on the layers of benchmarks/compare_nn.py and small ones (2-core
+# Zen 3, AVX2): 35-45 ps per multiply-add and thread on layers of many
+# channels, about 0.1 ns per byte where few multiply-adds meet each byte
+# (depthwise, 1x1), 15 us for the smallest calls.
+LAYER_DIRECT = (1.5e-5, 4.0e-11, 1.0e-10)
+
+
+def predict_layer_direct(lp):
+    """Predicted seconds of the multi-channel direct kernel on layer `lp`."""
+    macs, nbytes, threads = _layer.direct_channel_counts(lp)
+    call, per_mac, per_byte = LAYER_DIRECT
+    return call + per_mac * macs / min(threads, MODEL_THREADS) + per_byte * nbytes
+
+
 def _layer_fft_guard(lp, p):
     """The FFT guard for the channel-summed FFT: its spectra fit the memory
     budget (that of the weight spectra it caches, or four times the data)
@@ -450,10 +466,13 @@ def cheapest(p, methods, layer=None):
     the channel-summed FFT, with its own prediction and guard.
     """
     channel_fft = layer is not None and _layer.channel_fft_applies(layer)
+    channel_direct = layer is not None and _layer.direct_channels_applies(layer)
     costs = {}
     for method in methods:
         if method == "fft" and channel_fft:
             costs[method] = predict_layer_fft(layer)
+        elif method == "direct" and channel_direct:
+            continue
         elif method != "winograd":
             costs[method] = predict(p, method)
     if layer is not None:
@@ -461,6 +480,8 @@ def cheapest(p, methods, layer=None):
         costs = {method: CONSTANTS[method][0]
                  + LAYER_FACTORS[method] * (cost - CONSTANTS[method][0])
                  for method, cost in costs.items()}
+        if "direct" in methods and channel_direct:
+            costs["direct"] = predict_layer_direct(layer)
         if "winograd" in methods:
             im2col = costs["im2col"] if "im2col" in costs else (
                 CONSTANTS["im2col"][0] + LAYER_FACTORS["im2col"]

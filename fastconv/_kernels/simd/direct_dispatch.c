@@ -26,14 +26,17 @@
    (fc_block_rows_<isa>), filled in at first use. Baseline first, best last. */
 static fc_direct_kernels fc_sets[] = {
     {fc_rows_f32_base, fc_rows_f64_base, fc_csum_f32_base, fc_csum_f64_base,
-     fc_wg_in_f32_base, fc_wg_in_f64_base, fc_wg_out_f32_base, fc_wg_out_f64_base, "baseline", 0, FC_FEATURES_base},
+     fc_wg_in_f32_base, fc_wg_in_f64_base, fc_wg_out_f32_base, fc_wg_out_f64_base,
+     fc_mc_f32_base, fc_mc_f64_base, "baseline", 0, 0, FC_FEATURES_base},
 #if defined(FC_HAVE_avx2)
     {fc_rows_f32_avx2, fc_rows_f64_avx2, fc_csum_f32_avx2, fc_csum_f64_avx2,
-     fc_wg_in_f32_avx2, fc_wg_in_f64_avx2, fc_wg_out_f32_avx2, fc_wg_out_f64_avx2, "AVX2+FMA", 0, FC_FEATURES_avx2},
+     fc_wg_in_f32_avx2, fc_wg_in_f64_avx2, fc_wg_out_f32_avx2, fc_wg_out_f64_avx2,
+     fc_mc_f32_avx2, fc_mc_f64_avx2, "AVX2+FMA", 0, 0, FC_FEATURES_avx2},
 #endif
 #if defined(FC_HAVE_avx512)
     {fc_rows_f32_avx512, fc_rows_f64_avx512, fc_csum_f32_avx512, fc_csum_f64_avx512,
-     fc_wg_in_f32_avx512, fc_wg_in_f64_avx512, fc_wg_out_f32_avx512, fc_wg_out_f64_avx512, "AVX-512", 0, FC_FEATURES_avx512},
+     fc_wg_in_f32_avx512, fc_wg_in_f64_avx512, fc_wg_out_f32_avx512, fc_wg_out_f64_avx512,
+     fc_mc_f32_avx512, fc_mc_f64_avx512, "AVX-512", 0, 0, FC_FEATURES_avx512},
 #endif
 };
 
@@ -43,11 +46,14 @@ static void
 fc_fill_rows(void)
 {
     int i = 0;
+    fc_sets[i].mc_channels = fc_mc_channels_base;
     fc_sets[i++].rows = fc_block_rows_base;
 #if defined(FC_HAVE_avx2)
+    fc_sets[i].mc_channels = fc_mc_channels_avx2;
     fc_sets[i++].rows = fc_block_rows_avx2;
 #endif
 #if defined(FC_HAVE_avx512)
+    fc_sets[i].mc_channels = fc_mc_channels_avx512;
     fc_sets[i++].rows = fc_block_rows_avx512;
 #endif
 }

@@ -28,6 +28,20 @@
    translation unit as the kernels so the two can never disagree. */
 const int FC_ROWS_NAME(FC_ISA_SUFFIX) = FC_ROWS;
 
+/* Channel block and accumulators of the layers' multi-channel kernel: as
+   many as the register file holds beside the loaded vectors (16 registers
+   below AVX-512, 32 with it). */
+#if FC_VEC_BYTES == 64
+#define FC_MC_CO_MAX 8
+#define FC_MC_ACC 24
+#else
+#define FC_MC_CO_MAX 6
+#define FC_MC_ACC 12
+#endif
+#define FC_MC_NAME_(sfx) fc_mc_channels_##sfx
+#define FC_MC_NAME(sfx) FC_MC_NAME_(sfx)
+const int FC_MC_NAME(FC_ISA_SUFFIX) = FC_MC_CO_MAX;
+
 #define FC_CAT_(a, b, c) a##b##_##c
 #define FC_CAT(a, b, c) FC_CAT_(a, b, c)
 

@@ -46,6 +46,12 @@ typedef void (*fc_wg_out_f32_fn)(const float *, ptrdiff_t, ptrdiff_t, float *, p
                                  ptrdiff_t, float);
 typedef void (*fc_wg_out_f64_fn)(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t,
                                  int, ptrdiff_t, double);
+/* Multi-channel direct kernel of layers over positions [q0, q1)
+   (layer_simd_impl.h): in, off, R, w, nco, init, out, ostride, q0, q1. */
+typedef void (*fc_mc_f32_fn)(const float *, const ptrdiff_t *, int, const float *, int,
+                             const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*fc_mc_f64_fn)(const double *, const ptrdiff_t *, int, const double *, int,
+                             const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 /* Most outputs one channel-sum call accumulates at once. */
 #define FC_CSUM_OUTS_MAX 4
 
@@ -58,8 +64,11 @@ typedef struct {
     fc_wg_in_f64_fn wg_in_f64;
     fc_wg_out_f32_fn wg_out_f32;
     fc_wg_out_f64_fn wg_out_f64;
+    fc_mc_f32_fn mc_f32;
+    fc_mc_f64_fn mc_f64;
     const char *isa;
     int rows; /* output rows per call the kernels are blocked for */
+    int mc_channels; /* most output channels of one mc call */
     /* Comma-separated CPU features the set was compiled for (the names of
        their -m flags, from meson.build); "" for the baseline. */
     const char *features;
@@ -98,7 +107,12 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
                              int, ptrdiff_t, float);                                     \
     void fc_wg_out_f64_##sfx(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t,  \
                              int, ptrdiff_t, double);                                    \
-    extern const int fc_block_rows_##sfx;
+    void fc_mc_f32_##sfx(const float *, const ptrdiff_t *, int, const float *, int,     \
+                         const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);       \
+    void fc_mc_f64_##sfx(const double *, const ptrdiff_t *, int, const double *, int,   \
+                         const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);     \
+    extern const int fc_block_rows_##sfx;                                                \
+    extern const int fc_mc_channels_##sfx;
 
 FC_DECLARE_ISA(base)
 #if defined(FC_HAVE_avx2)

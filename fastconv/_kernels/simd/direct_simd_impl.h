@@ -515,6 +515,9 @@ FC_FN(fc_wg_out_)(const FC_T *m, ptrdiff_t pstride, ptrdiff_t ntx, FC_T *dst, pt
         }
     }
 }
+/* The layers' multi-channel kernel, on the same vector types. */
+#include "layer_simd_impl.h"
+
 #undef FC_SHUF
 #undef FC_EVEN_IDX
 #undef FC_ODD_IDX

@@ -1,0 +1,269 @@
+"""Multi-channel direct convolution of layers (an implicit GEMM), compiled.
+
+`fastconv._methods.layer.run_direct_channels` describes a layer to
+`direct_channels`; this module packs each image and runs the SIMD kernel
+`mc` of the kernel set in use (``simd/layer_simd_impl.h``).
+
+Packing makes every tap of every output position one fixed offset from
+that position. Image n is copied, padded as the layer says, into a
+*polyphase* buffer: along a spatial axis of stride s the padded samples
+``p = j * s + ph`` go to phase ``ph`` at position ``j``, per channel in the
+order ``[phases of axis 0, ..., phases of axis d-1][j_0, ..., j_{d-1}]``.
+Output position ``o`` is then the packed position ``q = sum o_i Q_i``
+(``Q_i`` the packed pitches), and its tap ``t`` of channel c reads the
+packed input at ``q + off[c, t]`` with ``off = c * plane + (phase offset
+of (t_i * dilation_i) % s_i) + sum ((t_i * dilation_i) // s_i) Q_i``. A
+layer without strides and padding whose input is C-contiguous is read in
+place, unpacked.
+
+The kernel runs over *runs*: consecutive packed positions covering whole
+rows of the last two axes (an image plane in 2-D, one line in 1-D);
+positions of a row past the output's width are computed and dropped.
+Work items are (group, run, chunk of a run, block of output channels),
+shared by the threads of one OpenMP team image after image, the packing of
+an image split over its channels; the GIL is released throughout.
+"""
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from cython.parallel cimport prange, parallel, threadid
+from libc.stdint cimport int64_t
+
+import numpy as np
+cimport numpy as cnp
+
+from fastconv._kernels import _direct
+
+cnp.import_array()
+
+cdef extern from "direct_simd.h" nogil:
+    ctypedef void (*fc_mc_f32_fn)(const float *, const Py_ssize_t *, int, const float *, int,
+                                  const float *, float *, Py_ssize_t, Py_ssize_t,
+                                  Py_ssize_t) noexcept nogil
+    ctypedef void (*fc_mc_f64_fn)(const double *, const Py_ssize_t *, int, const double *,
+                                  int, const double *, double *, Py_ssize_t, Py_ssize_t,
+                                  Py_ssize_t) noexcept nogil
+    ctypedef struct fc_direct_kernels:
+        fc_mc_f32_fn mc_f32
+        fc_mc_f64_fn mc_f64
+        int mc_channels
+
+__all__ = ["channel_block", "direct_channels", "pack_weights"]
+
+ctypedef fused real_t:
+    float
+    double
+
+# Most spatial axes a packed layer may have (the odometer's fixed arrays).
+DEF MAX_AXES = 16
+MAX_SPATIAL_AXES = MAX_AXES
+
+
+cdef const fc_direct_kernels *_kset():
+    return <const fc_direct_kernels *>PyCapsule_GetPointer(
+        _direct.kernel_set(), b"fastconv.fc_direct_kernels")
+
+
+def channel_block():
+    """Most output channels the kernel set in use computes per block."""
+    return _kset().mc_channels
+
+
+def pack_weights(const real_t[:, :, ::1] w, real_t[:, ::1] packed):
+    """Weights ``w`` (groups, Og, R) into the kernel's block layout `packed`
+    (groups, Og * R): block b of channels ``c0 .. c0 + nco - 1`` (blocks of
+    `channel_block()`, the last shorter) at ``R * c0``, interleaved by
+    channel: ``packed[g, R * c0 + r * nco + c] = w[g, c0 + c, r]``."""
+    cdef Py_ssize_t G = w.shape[0], og = w.shape[1], R = w.shape[2]
+    cdef Py_ssize_t co = _kset().mc_channels, g, c0, c, r, nco
+    if packed.shape[0] != G or packed.shape[1] != og * R:
+        raise ValueError("pack_weights: malformed problem")
+    with nogil:
+        for g in range(G):
+            c0 = 0
+            while c0 < og:
+                nco = min(co, og - c0)
+                for r in range(R):
+                    for c in range(nco):
+                        packed[g, R * c0 + r * nco + c] = w[g, c0 + c, r]
+                c0 += nco
+    return packed
+
+
+cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int64_t *tab,
+                        const Py_ssize_t *tabstart, const Py_ssize_t *phases,
+                        const Py_ssize_t *qshape, int d, real_t *dst) noexcept nogil:
+    """One channel of the polyphase buffer (see the module docstring):
+    `tab` holds, per axis i from `tabstart[i]`, the source index of packed
+    (phase, position) ``ph * qshape[i] + j``, or -1 for a zero."""
+    cdef Py_ssize_t rows = 1, row, rest, i, j, ql = qshape[d - 1], t
+    cdef Py_ssize_t ph[MAX_AXES]
+    cdef Py_ssize_t pos[MAX_AXES]
+    cdef const real_t *s
+    cdef const int64_t *last
+    cdef real_t *o
+    cdef bint zero
+    for i in range(d):
+        rows *= phases[i]
+    for i in range(d - 1):
+        rows *= qshape[i]
+    for row in range(rows):
+        # row -> (phases of every axis, positions of all but the last axis)
+        rest = row
+        for i in range(d - 2, -1, -1):
+            pos[i] = rest % qshape[i]
+            rest //= qshape[i]
+        for i in range(d - 1, -1, -1):
+            ph[i] = rest % phases[i]
+            rest //= phases[i]
+        s = src
+        zero = False
+        for i in range(d - 1):
+            t = tab[tabstart[i] + ph[i] * qshape[i] + pos[i]]
+            if t < 0:
+                zero = True
+                break
+            s = s + t * xstride[i]
+        o = dst + row * ql
+        if zero:
+            for j in range(ql):
+                o[j] = 0
+            continue
+        last = tab + tabstart[d - 1] + ph[d - 1] * ql
+        for j in range(ql):
+            t = last[j]
+            o[j] = s[t * xstride[d - 1]] if t >= 0 else 0
+
+
+cdef inline void _mc(const fc_direct_kernels *kset, const real_t *image, const Py_ssize_t *off,
+                     int R, const real_t *w, int nco, const real_t *init, real_t *out,
+                     Py_ssize_t ostride, Py_ssize_t q0, Py_ssize_t q1) noexcept nogil:
+    if real_t is float:
+        kset.mc_f32(image, off, R, w, nco, init, out, ostride, q0, q1)
+    else:
+        kset.mc_f64(image, off, R, w, nco, init, out, ostride, q0, q1)
+
+
+cdef void _keep_outputs(const real_t *scratch, Py_ssize_t sstride, Py_ssize_t nco,
+                        Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t wq, Py_ssize_t wo,
+                        real_t *dst, Py_ssize_t ostride) noexcept nogil:
+    """Copy the outputs among run positions [p0, p1) (scratch[c * sstride +
+    p - p0]) to dst[c * ostride + row * wo + col], dropping the positions
+    of each row of wq past its first wo."""
+    cdef Py_ssize_t p = p0, row, col, take, c, t
+    cdef const real_t *s
+    cdef real_t *o
+    while p < p1:
+        row = p // wq
+        col = p - row * wq
+        if col >= wo:
+            p += wq - col
+            continue
+        take = min(wo - col, p1 - p)
+        for c in range(nco):
+            s = scratch + c * sstride + (p - p0)
+            o = dst + c * ostride + row * wo + col
+            for t in range(take):
+                o[t] = s[t]
+        p += take
+
+
+def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart,
+                    const Py_ssize_t[::1] phases, const Py_ssize_t[::1] qshape,
+                    bint pack, const Py_ssize_t[::1] off, const real_t[:, ::1] wpack,
+                    const real_t[::1] init, real_t[:, :, ::1] out,
+                    const Py_ssize_t[::1] run_q, const Py_ssize_t[::1] run_o,
+                    Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
+                    Py_ssize_t groups, int nthreads):
+    """A layer by the multi-channel direct kernel, into `out`.
+
+    `x` (N, C_in, *n) is the input in the compute dtype with
+    element-aligned strides (read through `tables` when `pack`, else
+    C-contiguous and read in place, `qshape` then being its spatial shape
+    and `phases` ones); `off` (R,) the tap offsets of one group's channels,
+    `wpack` (groups, Og * R) the weights from `pack_weights`, `init`
+    (C_out,) the bias (zeros without one), `out` (N, C_out, outputs of an
+    image) C-contiguous. Run k starts at packed position ``run_q[k]`` and
+    output ``run_o[k]`` and has `run_len` positions in rows of `wq`, of
+    which the first `wo` are outputs; runs are cut into chunks of `chunk`
+    positions.
+    """
+    cdef cnp.ndarray xa = x
+    cdef Py_ssize_t N = xa.shape[0], cin = xa.shape[1], d = qshape.shape[0]
+    cdef Py_ssize_t G = groups, cout = out.shape[1], cg, og, R = off.shape[0]
+    cdef Py_ssize_t co = _kset().mc_channels
+    cdef Py_ssize_t nruns = run_q.shape[0], nchunks, nblocks, nitems, item, rest
+    cdef Py_ssize_t plane = 1, n, c, i, g, run, part, block, c0, nco, q0, q1
+    cdef Py_ssize_t ostride = out.shape[2], itemsize = xa.itemsize
+    cdef Py_ssize_t xstride[MAX_AXES]
+    cdef Py_ssize_t cstride, nstride
+    cdef const real_t *xbase = <const real_t *>cnp.PyArray_DATA(xa)
+    cdef const real_t *image
+    cdef real_t *buf
+    cdef real_t[::1] packed
+    cdef real_t[:, ::1] spill
+    cdef real_t *scratch
+    cdef real_t *dst
+    cdef const fc_direct_kernels *kset = _kset()
+    if groups < 1 or d < 1 or d > MAX_AXES or xa.ndim != d + 2:
+        raise ValueError("direct_channels: malformed problem")
+    cg, og = cin // G, cout // G
+    if (cin % G or cout % G or wpack.shape[0] != G or wpack.shape[1] != og * R
+            or init.shape[0] != cout or out.shape[0] != N or run_o.shape[0] != nruns
+            or phases.shape[0] != d or tabstart.shape[0] != d or chunk < 1 or wq < wo
+            or nthreads < 1):
+        raise ValueError("direct_channels: malformed problem")
+    for i in range(d):
+        plane *= phases[i] * qshape[i]
+        if xa.strides[i + 2] % itemsize:
+            raise ValueError("direct_channels: unaligned input")
+        xstride[i] = xa.strides[i + 2] // itemsize
+    if xa.strides[0] % itemsize or xa.strides[1] % itemsize:
+        raise ValueError("direct_channels: unaligned input")
+    nstride, cstride = xa.strides[0] // itemsize, xa.strides[1] // itemsize
+    if not pack and not xa.flags.c_contiguous:
+        raise ValueError("direct_channels: an unpacked input must be C-contiguous")
+    nchunks = (run_len + chunk - 1) // chunk
+    nblocks = (og + co - 1) // co
+    nitems = G * nruns * nchunks * nblocks
+    if N == 0 or nitems == 0 or R == 0:
+        return out
+    dtype = np.float32 if real_t is float else np.float64
+    if pack:
+        packed = np.empty(cin * plane, dtype=dtype)
+        buf = &packed[0]
+    spill = np.empty((nthreads, co * chunk if wq != wo else 1), dtype=dtype)
+    with nogil, parallel(num_threads=nthreads):
+        for n in range(N):
+            if pack:
+                for c in prange(cin, schedule='static'):
+                    _pack_channel(xbase + n * nstride + c * cstride, xstride, &tables[0],
+                                  &tabstart[0], &phases[0], &qshape[0], <int>d,
+                                  buf + c * plane)
+                image = buf
+            else:
+                image = xbase + n * nstride
+            for item in prange(nitems, schedule='dynamic'):
+                # items ordered (group, run, chunk, block): the threads at work
+                # at one time share a chunk's input and split its channels
+                block = item % nblocks
+                rest = item // nblocks
+                part = rest % nchunks
+                rest = rest // nchunks
+                run = rest % nruns
+                g = rest // nruns
+                c0 = block * co
+                nco = min(co, og - c0)
+                q0 = run_q[run] + part * chunk
+                q1 = run_q[run] + min((part + 1) * chunk, run_len)
+                dst = &out[n, g * og + c0, 0] + run_o[run] - run_q[run]
+                if wq == wo:
+                    # positions are outputs one for one: straight into `out`
+                    _mc(kset, image + g * cg * plane, &off[0], <int>R, &wpack[g, R * c0],
+                        <int>nco, &init[g * og + c0], dst, ostride, q0, q1)
+                else:
+                    scratch = &spill[threadid(), 0]
+                    _mc(kset, image + g * cg * plane, &off[0], <int>R, &wpack[g, R * c0],
+                        <int>nco, &init[g * og + c0], scratch - q0, chunk, q0, q1)
+                    _keep_outputs(scratch, chunk, nco, q0 - run_q[run], q1 - run_q[run],
+                                  wq, wo, &out[n, g * og + c0, run_o[run]], ostride)
+    return out
