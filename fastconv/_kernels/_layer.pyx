@@ -94,8 +94,11 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
                         const Py_ssize_t *qshape, int d, real_t *dst) noexcept nogil:
     """One channel of the polyphase buffer (see the module docstring):
     `tab` holds, per axis i from `tabstart[i]`, the source index of packed
-    (phase, position) ``ph * qshape[i] + j``, or -1 for a zero."""
-    cdef Py_ssize_t rows = 1, row, rest, i, j, ql = qshape[d - 1], t
+    (phase, position) ``ph * qshape[i] + j``, or -1 for a zero; from
+    `tabstart[d]`, per phase of the last axis, the range [lo, hi) of its
+    positions inside the input and the source index of lo."""
+    cdef Py_ssize_t rows = 1, row, rest, i, j, ql = qshape[d - 1], t, lo, hi
+    cdef Py_ssize_t xs = xstride[d - 1], step = phases[d - 1]
     cdef Py_ssize_t ph[MAX_AXES]
     cdef Py_ssize_t pos[MAX_AXES]
     cdef const real_t *s
@@ -129,9 +132,21 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
                 o[j] = 0
             continue
         last = tab + tabstart[d - 1] + ph[d - 1] * ql
-        for j in range(ql):
-            t = last[j]
-            o[j] = s[t * xstride[d - 1]] if t >= 0 else 0
+        # inside the input, positions [lo, hi) of this phase read the
+        # samples t0, t0 + step, ...: a plain strided copy
+        lo = tab[tabstart[d] + 3 * ph[d - 1]]
+        hi = tab[tabstart[d] + 3 * ph[d - 1] + 1]
+        t = tab[tabstart[d] + 3 * ph[d - 1] + 2]
+        for j in range(lo):
+            o[j] = s[last[j] * xs] if last[j] >= 0 else 0
+        if xs == 1 and step == 1:
+            for j in range(lo, hi):
+                o[j] = s[t + j - lo]
+        else:
+            for j in range(lo, hi):
+                o[j] = s[(t + (j - lo) * step) * xs]
+        for j in range(hi, ql):
+            o[j] = s[last[j] * xs] if last[j] >= 0 else 0
 
 
 cdef inline void _mc(const fc_direct_kernels *kset, const real_t *image, const Py_ssize_t *off,
@@ -167,13 +182,37 @@ cdef void _keep_outputs(const real_t *scratch, Py_ssize_t sstride, Py_ssize_t nc
         p += take
 
 
+cdef void _item(const fc_direct_kernels *kset, const real_t *group_image,
+                const Py_ssize_t *off, Py_ssize_t R, const real_t *wgroup, const real_t *igroup,
+                real_t *ogroup, Py_ssize_t ostride, Py_ssize_t og, Py_ssize_t co,
+                Py_ssize_t run, Py_ssize_t part, Py_ssize_t block, const Py_ssize_t *run_q,
+                const Py_ssize_t *run_o, Py_ssize_t run_len, Py_ssize_t chunk, Py_ssize_t wq,
+                Py_ssize_t wo, real_t *scratch) noexcept nogil:
+    """Block `block` of one group's output channels over chunk `part` of run
+    `run`: `group_image` is the group's first packed channel, `wgroup` its
+    packed weights, `igroup` its biases, `ogroup` its first output channel."""
+    cdef Py_ssize_t c0 = block * co
+    cdef Py_ssize_t nco = min(co, og - c0)
+    cdef Py_ssize_t q0 = run_q[run] + part * chunk
+    cdef Py_ssize_t q1 = run_q[run] + min((part + 1) * chunk, run_len)
+    if wq == wo:
+        # positions are outputs one for one: straight into the output
+        _mc(kset, group_image, off, <int>R, wgroup + R * c0, <int>nco, igroup + c0,
+            ogroup + c0 * ostride + run_o[run] - run_q[run], ostride, q0, q1)
+    else:
+        _mc(kset, group_image, off, <int>R, wgroup + R * c0, <int>nco, igroup + c0,
+            scratch - q0, chunk, q0, q1)
+        _keep_outputs(scratch, chunk, nco, q0 - run_q[run], q1 - run_q[run], wq, wo,
+                      ogroup + c0 * ostride + run_o[run], ostride)
+
+
 def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart,
                     const Py_ssize_t[::1] phases, const Py_ssize_t[::1] qshape,
                     bint pack, const Py_ssize_t[::1] off, const real_t[:, ::1] wpack,
                     const real_t[::1] init, real_t[:, :, ::1] out,
                     const Py_ssize_t[::1] run_q, const Py_ssize_t[::1] run_o,
                     Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
-                    Py_ssize_t groups, int nthreads):
+                    Py_ssize_t groups, int nthreads, bint per_group=False):
     """A layer by the multi-channel direct kernel, into `out`.
 
     `x` (N, C_in, *n) is the input in the compute dtype with
@@ -185,7 +224,9 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
     image) C-contiguous. Run k starts at packed position ``run_q[k]`` and
     output ``run_o[k]`` and has `run_len` positions in rows of `wq`, of
     which the first `wo` are outputs; runs are cut into chunks of `chunk`
-    positions.
+    positions. With `per_group` each (image, group) is one work item,
+    packed by its thread into that thread's buffer (groups of few channels);
+    otherwise the threads share the image, one after the other.
     """
     cdef cnp.ndarray xa = x
     cdef Py_ssize_t N = xa.shape[0], cin = xa.shape[1], d = qshape.shape[0]
@@ -201,15 +242,15 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
     cdef real_t *buf
     cdef real_t[::1] packed
     cdef real_t[:, ::1] spill
-    cdef real_t *scratch
-    cdef real_t *dst
+    cdef Py_ssize_t sub
+    cdef int tid
     cdef const fc_direct_kernels *kset = _kset()
     if groups < 1 or d < 1 or d > MAX_AXES or xa.ndim != d + 2:
         raise ValueError("direct_channels: malformed problem")
     cg, og = cin // G, cout // G
     if (cin % G or cout % G or wpack.shape[0] != G or wpack.shape[1] != og * R
             or init.shape[0] != cout or out.shape[0] != N or run_o.shape[0] != nruns
-            or phases.shape[0] != d or tabstart.shape[0] != d or chunk < 1 or wq < wo
+            or phases.shape[0] != d or tabstart.shape[0] != d + 1 or chunk < 1 or wq < wo
             or nthreads < 1):
         raise ValueError("direct_channels: malformed problem")
     for i in range(d):
@@ -228,10 +269,35 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
     if N == 0 or nitems == 0 or R == 0:
         return out
     dtype = np.float32 if real_t is float else np.float64
+    spill = np.empty((nthreads, co * chunk if wq != wo else 1), dtype=dtype)
+    if per_group:
+        # one item per (image, group), packed by its thread into its own
+        # buffer: many small groups (depthwise layers) stay in that core's
+        # cache from packing to the last output
+        if pack:
+            packed = np.empty(nthreads * cg * plane, dtype=dtype)
+        with nogil:
+            for item in prange(N * G, num_threads=nthreads, schedule='dynamic'):
+                n = item // G
+                g = item - n * G
+                tid = threadid()
+                if pack:
+                    image = &packed[tid * cg * plane]
+                    for c in range(cg):
+                        _pack_channel(xbase + n * nstride + (g * cg + c) * cstride, xstride,
+                                      &tables[0], &tabstart[0], &phases[0], &qshape[0],
+                                      <int>d, <real_t *>image + c * plane)
+                else:
+                    image = xbase + n * nstride + g * cg * plane
+                for sub in range(nruns * nchunks * nblocks):
+                    _item(kset, image, &off[0], R, &wpack[g, 0], &init[g * og],
+                          &out[n, g * og, 0], ostride, og, co, sub // (nchunks * nblocks),
+                          (sub // nblocks) % nchunks, sub % nblocks, &run_q[0], &run_o[0],
+                          run_len, chunk, wq, wo, &spill[tid, 0])
+        return out
     if pack:
         packed = np.empty(cin * plane, dtype=dtype)
         buf = &packed[0]
-    spill = np.empty((nthreads, co * chunk if wq != wo else 1), dtype=dtype)
     with nogil, parallel(num_threads=nthreads):
         for n in range(N):
             if pack:
@@ -251,19 +317,7 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
                 rest = rest // nchunks
                 run = rest % nruns
                 g = rest // nruns
-                c0 = block * co
-                nco = min(co, og - c0)
-                q0 = run_q[run] + part * chunk
-                q1 = run_q[run] + min((part + 1) * chunk, run_len)
-                dst = &out[n, g * og + c0, 0] + run_o[run] - run_q[run]
-                if wq == wo:
-                    # positions are outputs one for one: straight into `out`
-                    _mc(kset, image + g * cg * plane, &off[0], <int>R, &wpack[g, R * c0],
-                        <int>nco, &init[g * og + c0], dst, ostride, q0, q1)
-                else:
-                    scratch = &spill[threadid(), 0]
-                    _mc(kset, image + g * cg * plane, &off[0], <int>R, &wpack[g, R * c0],
-                        <int>nco, &init[g * og + c0], scratch - q0, chunk, q0, q1)
-                    _keep_outputs(scratch, chunk, nco, q0 - run_q[run], q1 - run_q[run],
-                                  wq, wo, &out[n, g * og + c0, run_o[run]], ostride)
+                _item(kset, image + g * cg * plane, &off[0], R, &wpack[g, 0], &init[g * og],
+                      &out[n, g * og, 0], ostride, og, co, run, part, block, &run_q[0],
+                      &run_o[0], run_len, chunk, wq, wo, &spill[threadid(), 0])
     return out

@@ -264,6 +264,14 @@ def _packed_geometry(lp):
         tables.append(table)
         starts.append(start)
         start += table.size
+    # the last axis's positions inside the input, per phase: (lo, hi, source of lo)
+    inner = []
+    for ph in range(s):
+        lo = max(0, -(-(b - ph) // s))
+        hi = max(lo, min(q, -(-(b + L - ph) // s)))
+        inner += [lo, hi, lo * s + ph - b]
+    tables.append(np.asarray(inner, np.int64))
+    starts.append(start)
     return phases, qshape, np.concatenate(tables), starts
 
 
@@ -314,7 +322,7 @@ class ChannelsGeometry:
     key, so plans keep it."""
 
     __slots__ = ("pack", "tables", "starts", "phases", "qshape", "off", "run_q", "run_o",
-                 "length", "wq", "wo", "chunk", "nthreads", "zeros")
+                 "length", "wq", "wo", "chunk", "nthreads", "zeros", "per_group")
 
 
 def channels_geometry(lp, c_contiguous):
@@ -327,7 +335,7 @@ def channels_geometry(lp, c_contiguous):
     if geo.pack:
         phases, qshape, tables, starts = _packed_geometry(lp)
     else:
-        phases, qshape, tables, starts = [1] * d, list(lp.n), np.zeros(1, np.int64), [0] * d
+        phases, qshape, tables, starts = [1] * d, list(lp.n), np.zeros(1, np.int64), [0] * (d + 1)
     geo.tables = tables
     geo.starts = np.asarray(starts, np.intp)
     geo.phases = np.asarray(phases, np.intp)
@@ -338,19 +346,35 @@ def channels_geometry(lp, c_contiguous):
     og = lp.c_out // lp.groups
     items = lp.groups * geo.run_q.size * -(-og // _layer.channel_block())
     nchunks = max(1, min(-(-4 * lp.nthreads // items), -(-length // _CHUNK_GRAIN)))
+    # every block of output channels reads a chunk's input of all of the
+    # group's channels: keep that in L2 while the blocks take their turns
+    span = int(geo.off[:math.prod(lp.k)].max())  # the taps of one channel
+    per_position = (lp.c_in // lp.groups) * lp.compute_dtype.itemsize
+    fits = max(_CHUNK_GRAIN, _CHUNK_INPUT_BYTES // per_position - span)
+    nchunks = max(nchunks, -(-length // fits))
     if geo.wq != geo.wo:
-        # a chunk's outputs pass through a per-thread buffer: keep it in L2
+        # a chunk's outputs pass through a per-thread buffer: keep it small too
         nchunks = max(nchunks, -(-length // _SPILL_POSITIONS))
     chunk = -(-length // nchunks)
     geo.chunk = -(-chunk // _CHUNK_GRAIN) * _CHUNK_GRAIN if nchunks > 1 else length
     work = lp.batch * lp.c_out * geo.off.size * geo.run_q.size * length
     geo.nthreads = max(1, min(lp.nthreads, work // _MACS_PER_THREAD))
     geo.zeros = np.zeros(lp.c_out, lp.compute_dtype)
+    # an (image, group) per thread at a time when there are enough of them
+    # and a group's packed input fits in a core's L2 cache
+    group_bytes = (lp.c_in // lp.groups) * math.prod(qshape) * math.prod(phases) * (
+        lp.compute_dtype.itemsize)
+    geo.per_group = (lp.batch * lp.groups >= 2 * geo.nthreads
+                     and group_bytes <= _GROUP_INPUT_BYTES)
     return geo
 
 
-# Most positions of a work item whose outputs go through the buffer.
+# Most positions of a work item whose outputs go through the buffer, and
+# most bytes of the input its positions read (half a Zen 3 core's L2).
 _SPILL_POSITIONS = 4096
+_CHUNK_INPUT_BYTES = 2**18
+# Most bytes of one group's packed input for work items of whole groups.
+_GROUP_INPUT_BYTES = 2**18
 # Multiply-adds that pay for waking one more thread (about 40 us of one
 # core's work; waking a thread costs tens of microseconds).
 _MACS_PER_THREAD = 2**21
@@ -410,7 +434,7 @@ def run_direct_channels(lp, geo=None, target=None, arrays=None):
     _layer.direct_channels(x, geo.tables, geo.starts, geo.phases, geo.qshape, geo.pack,
                            geo.off, wpack, init, result.reshape(lp.batch, lp.c_out, -1),
                            geo.run_q, geo.run_o, geo.length, geo.wq, geo.wo, geo.chunk,
-                           G, geo.nthreads)
+                           G, geo.nthreads, geo.per_group)
     return result
 
 
