@@ -27,6 +27,7 @@ an image split over its channels; the GIL is released throughout.
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 
 import numpy as np
 cimport numpy as cnp
@@ -47,7 +48,7 @@ cdef extern from "direct_simd.h" nogil:
         fc_mc_f64_fn mc_f64
         int mc_channels
 
-__all__ = ["channel_block", "direct_channels", "pack_weights"]
+__all__ = ["Geometry", "channel_block", "direct_channels"]
 
 ctypedef fused real_t:
     float
@@ -68,25 +69,21 @@ def channel_block():
     return _kset().mc_channels
 
 
-def pack_weights(const real_t[:, :, ::1] w, real_t[:, ::1] packed):
+cdef void _pack_weights(const real_t[:, :, ::1] w, real_t *packed,
+                        Py_ssize_t co) noexcept nogil:
     """Weights ``w`` (groups, Og, R) into the kernel's block layout `packed`
     (groups, Og * R): block b of channels ``c0 .. c0 + nco - 1`` (blocks of
-    `channel_block()`, the last shorter) at ``R * c0``, interleaved by
-    channel: ``packed[g, R * c0 + r * nco + c] = w[g, c0 + c, r]``."""
-    cdef Py_ssize_t G = w.shape[0], og = w.shape[1], R = w.shape[2]
-    cdef Py_ssize_t co = _kset().mc_channels, g, c0, c, r, nco
-    if packed.shape[0] != G or packed.shape[1] != og * R:
-        raise ValueError("pack_weights: malformed problem")
-    with nogil:
-        for g in range(G):
-            c0 = 0
-            while c0 < og:
-                nco = min(co, og - c0)
-                for r in range(R):
-                    for c in range(nco):
-                        packed[g, R * c0 + r * nco + c] = w[g, c0 + c, r]
-                c0 += nco
-    return packed
+    `co`, the last shorter) at ``R * c0``, interleaved by channel:
+    ``packed[g * Og * R + R * c0 + r * nco + c] = w[g, c0 + c, r]``."""
+    cdef Py_ssize_t G = w.shape[0], og = w.shape[1], R = w.shape[2], g, c0, c, r, nco
+    for g in range(G):
+        c0 = 0
+        while c0 < og:
+            nco = min(co, og - c0)
+            for r in range(R):
+                for c in range(nco):
+                    packed[(g * og + c0) * R + r * nco + c] = w[g, c0 + c, r]
+            c0 += nco
 
 
 cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int64_t *tab,
@@ -206,22 +203,43 @@ cdef void _item(const fc_direct_kernels *kset, const real_t *group_image,
                       ogroup + c0 * ostride + run_o[run], ostride)
 
 
-def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart,
-                    const Py_ssize_t[::1] phases, const Py_ssize_t[::1] qshape,
-                    bint pack, const Py_ssize_t[::1] off, const real_t[:, ::1] wpack,
-                    const real_t[::1] init, real_t[:, :, ::1] out,
-                    const Py_ssize_t[::1] run_q, const Py_ssize_t[::1] run_o,
-                    Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
-                    Py_ssize_t groups, int nthreads, bint per_group=False):
+cdef class Geometry:
+    """What `direct_channels` needs of a layer beside its arrays, checked and
+    kept once per layer plan (see `direct_channels` for the fields)."""
+
+    cdef readonly object arrays
+    cdef const int64_t[::1] tables
+    cdef const Py_ssize_t[::1] tabstart, phases, qshape, off, run_q, run_o
+    cdef readonly Py_ssize_t run_len, wq, wo, chunk, groups
+    cdef readonly int nthreads
+    cdef readonly bint pack, per_group
+
+    def __init__(self, tables, tabstart, phases, qshape, bint pack, off, run_q, run_o,
+                 Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
+                 Py_ssize_t groups, int nthreads, bint per_group):
+        cdef Py_ssize_t d = len(qshape)
+        self.arrays = (tables, tabstart, phases, qshape, off, run_q, run_o)
+        self.tables, self.tabstart, self.phases, self.qshape = tables, tabstart, phases, qshape
+        self.off, self.run_q, self.run_o = off, run_q, run_o
+        self.run_len, self.wq, self.wo, self.chunk, self.groups = run_len, wq, wo, chunk, groups
+        self.nthreads, self.pack, self.per_group = nthreads, pack, per_group
+        if (groups < 1 or d < 1 or d > MAX_AXES or self.phases.shape[0] != d
+                or self.tabstart.shape[0] != d + 1 or self.run_o.shape[0] != self.run_q.shape[0]
+                or chunk < 1 or wq < wo or nthreads < 1):
+            raise ValueError("Geometry: malformed problem")
+
+
+def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1] init,
+                    real_t[:, :, ::1] out):
     """A layer by the multi-channel direct kernel, into `out`.
 
     `x` (N, C_in, *n) is the input in the compute dtype with
-    element-aligned strides (read through `tables` when `pack`, else
-    C-contiguous and read in place, `qshape` then being its spatial shape
-    and `phases` ones); `off` (R,) the tap offsets of one group's channels,
-    `wpack` (groups, Og * R) the weights from `pack_weights`, `init`
+    element-aligned strides (read through `geo.tables` when `geo.pack`,
+    else C-contiguous and read in place, `geo.qshape` then being its spatial
+    shape and `geo.phases` ones); `w` (groups, Og, R) the weights, `init`
     (C_out,) the bias (zeros without one), `out` (N, C_out, outputs of an
-    image) C-contiguous. Run k starts at packed position ``run_q[k]`` and
+    image) C-contiguous. `geo.off` (R,) holds the tap offsets of one
+    group's channels. Run k starts at packed position ``run_q[k]`` and
     output ``run_o[k]`` and has `run_len` positions in rows of `wq`, of
     which the first `wo` are outputs; runs are cut into chunks of `chunk`
     positions. With `per_group` each (image, group) is one work item,
@@ -229,8 +247,15 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
     otherwise the threads share the image, one after the other.
     """
     cdef cnp.ndarray xa = x
+    cdef const int64_t[::1] tables = geo.tables
+    cdef const Py_ssize_t[::1] tabstart = geo.tabstart, phases = geo.phases
+    cdef const Py_ssize_t[::1] qshape = geo.qshape, off = geo.off
+    cdef const Py_ssize_t[::1] run_q = geo.run_q, run_o = geo.run_o
+    cdef Py_ssize_t run_len = geo.run_len, wq = geo.wq, wo = geo.wo, chunk = geo.chunk
+    cdef int nthreads = geo.nthreads
+    cdef bint pack = geo.pack, per_group = geo.per_group
     cdef Py_ssize_t N = xa.shape[0], cin = xa.shape[1], d = qshape.shape[0]
-    cdef Py_ssize_t G = groups, cout = out.shape[1], cg, og, R = off.shape[0]
+    cdef Py_ssize_t G = geo.groups, cout = out.shape[1], cg, og, R = off.shape[0]
     cdef Py_ssize_t co = _kset().mc_channels
     cdef Py_ssize_t nruns = run_q.shape[0], nchunks, nblocks, nitems, item, rest
     cdef Py_ssize_t plane = 1, n, c, i, g, run, part, block, c0, nco, q0, q1
@@ -239,19 +264,19 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
     cdef Py_ssize_t cstride, nstride
     cdef const real_t *xbase = <const real_t *>cnp.PyArray_DATA(xa)
     cdef const real_t *image
-    cdef real_t *buf
-    cdef real_t[::1] packed
-    cdef real_t[:, ::1] spill
+    cdef real_t *work
+    cdef real_t *packed
+    cdef real_t *spill
+    cdef Py_ssize_t spill_size, packed_size
     cdef Py_ssize_t sub
     cdef int tid
     cdef const fc_direct_kernels *kset = _kset()
-    if groups < 1 or d < 1 or d > MAX_AXES or xa.ndim != d + 2:
+    cdef real_t *wpack
+    if xa.ndim != d + 2:
         raise ValueError("direct_channels: malformed problem")
     cg, og = cin // G, cout // G
-    if (cin % G or cout % G or wpack.shape[0] != G or wpack.shape[1] != og * R
-            or init.shape[0] != cout or out.shape[0] != N or run_o.shape[0] != nruns
-            or phases.shape[0] != d or tabstart.shape[0] != d + 1 or chunk < 1 or wq < wo
-            or nthreads < 1):
+    if (cin % G or cout % G or w.shape[0] != G or w.shape[1] != og or w.shape[2] != R
+            or init.shape[0] != cout or out.shape[0] != N):
         raise ValueError("direct_channels: malformed problem")
     for i in range(d):
         plane *= phases[i] * qshape[i]
@@ -261,63 +286,73 @@ def direct_channels(x, const int64_t[::1] tables, const Py_ssize_t[::1] tabstart
     if xa.strides[0] % itemsize or xa.strides[1] % itemsize:
         raise ValueError("direct_channels: unaligned input")
     nstride, cstride = xa.strides[0] // itemsize, xa.strides[1] // itemsize
-    if not pack and not xa.flags.c_contiguous:
+    if not pack and not cnp.PyArray_IS_C_CONTIGUOUS(xa):
         raise ValueError("direct_channels: an unpacked input must be C-contiguous")
     nchunks = (run_len + chunk - 1) // chunk
     nblocks = (og + co - 1) // co
     nitems = G * nruns * nchunks * nblocks
     if N == 0 or nitems == 0 or R == 0:
         return out
-    dtype = np.float32 if real_t is float else np.float64
-    spill = np.empty((nthreads, co * chunk if wq != wo else 1), dtype=dtype)
-    if per_group:
-        # one item per (image, group), packed by its thread into its own
-        # buffer: many small groups (depthwise layers) stay in that core's
-        # cache from packing to the last output
-        if pack:
-            packed = np.empty(nthreads * cg * plane, dtype=dtype)
+    # one workspace: packed weights, output buffers, packed input
+    spill_size = co * chunk if wq != wo else 0
+    packed_size = (nthreads * cg * plane if per_group else cin * plane) if pack else 0
+    work = <real_t *>malloc((G * og * R + nthreads * spill_size + packed_size + 1)
+                            * sizeof(real_t))
+    if work == NULL:
+        raise MemoryError("direct_channels: no memory for the workspace")
+    wpack = work
+    spill = wpack + G * og * R
+    packed = spill + nthreads * spill_size
+    try:
         with nogil:
-            for item in prange(N * G, num_threads=nthreads, schedule='dynamic'):
-                n = item // G
-                g = item - n * G
-                tid = threadid()
+            _pack_weights(w, wpack, co)
+        if per_group:
+            # one item per (image, group), packed by its thread into its own
+            # buffer: many small groups (depthwise layers) stay in that core's
+            # cache from packing to the last output
+            with nogil:
+                for item in prange(N * G, num_threads=nthreads, schedule='dynamic'):
+                    n = item // G
+                    g = item - n * G
+                    tid = threadid()
+                    if pack:
+                        image = packed + tid * cg * plane
+                        for c in range(cg):
+                            _pack_channel(xbase + n * nstride + (g * cg + c) * cstride,
+                                          xstride, &tables[0], &tabstart[0], &phases[0],
+                                          &qshape[0], <int>d, <real_t *>image + c * plane)
+                    else:
+                        image = xbase + n * nstride + g * cg * plane
+                    for sub in range(nruns * nchunks * nblocks):
+                        _item(kset, image, &off[0], R, wpack + g * og * R, &init[g * og],
+                              &out[n, g * og, 0], ostride, og, co, sub // (nchunks * nblocks),
+                              (sub // nblocks) % nchunks, sub % nblocks, &run_q[0],
+                              &run_o[0], run_len, chunk, wq, wo, spill + tid * spill_size)
+            return out
+        with nogil, parallel(num_threads=nthreads):
+            for n in range(N):
                 if pack:
-                    image = &packed[tid * cg * plane]
-                    for c in range(cg):
-                        _pack_channel(xbase + n * nstride + (g * cg + c) * cstride, xstride,
-                                      &tables[0], &tabstart[0], &phases[0], &qshape[0],
-                                      <int>d, <real_t *>image + c * plane)
+                    for c in prange(cin, schedule='static'):
+                        _pack_channel(xbase + n * nstride + c * cstride, xstride, &tables[0],
+                                      &tabstart[0], &phases[0], &qshape[0], <int>d,
+                                      packed + c * plane)
+                    image = packed
                 else:
-                    image = xbase + n * nstride + g * cg * plane
-                for sub in range(nruns * nchunks * nblocks):
-                    _item(kset, image, &off[0], R, &wpack[g, 0], &init[g * og],
-                          &out[n, g * og, 0], ostride, og, co, sub // (nchunks * nblocks),
-                          (sub // nblocks) % nchunks, sub % nblocks, &run_q[0], &run_o[0],
-                          run_len, chunk, wq, wo, &spill[tid, 0])
-        return out
-    if pack:
-        packed = np.empty(cin * plane, dtype=dtype)
-        buf = &packed[0]
-    with nogil, parallel(num_threads=nthreads):
-        for n in range(N):
-            if pack:
-                for c in prange(cin, schedule='static'):
-                    _pack_channel(xbase + n * nstride + c * cstride, xstride, &tables[0],
-                                  &tabstart[0], &phases[0], &qshape[0], <int>d,
-                                  buf + c * plane)
-                image = buf
-            else:
-                image = xbase + n * nstride
-            for item in prange(nitems, schedule='dynamic'):
-                # items ordered (group, run, chunk, block): the threads at work
-                # at one time share a chunk's input and split its channels
-                block = item % nblocks
-                rest = item // nblocks
-                part = rest % nchunks
-                rest = rest // nchunks
-                run = rest % nruns
-                g = rest // nruns
-                _item(kset, image + g * cg * plane, &off[0], R, &wpack[g, 0], &init[g * og],
-                      &out[n, g * og, 0], ostride, og, co, run, part, block, &run_q[0],
-                      &run_o[0], run_len, chunk, wq, wo, &spill[threadid(), 0])
+                    image = xbase + n * nstride
+                for item in prange(nitems, schedule='dynamic'):
+                    # items ordered (group, run, chunk, block): the threads at
+                    # work at one time share a chunk's input and split its
+                    # channels
+                    block = item % nblocks
+                    rest = item // nblocks
+                    part = rest % nchunks
+                    rest = rest // nchunks
+                    run = rest % nruns
+                    g = rest // nruns
+                    _item(kset, image + g * cg * plane, &off[0], R, wpack + g * og * R,
+                          &init[g * og], &out[n, g * og, 0], ostride, og, co, run, part,
+                          block, &run_q[0], &run_o[0], run_len, chunk, wq, wo,
+                          spill + threadid() * spill_size)
+    finally:
+        free(work)
     return out

@@ -322,7 +322,7 @@ class ChannelsGeometry:
     key, so plans keep it."""
 
     __slots__ = ("pack", "tables", "starts", "phases", "qshape", "off", "run_q", "run_o",
-                 "length", "wq", "wo", "chunk", "nthreads", "zeros", "per_group")
+                 "length", "wq", "wo", "chunk", "nthreads", "zeros", "per_group", "kernel")
 
 
 def channels_geometry(lp, c_contiguous):
@@ -348,8 +348,10 @@ def channels_geometry(lp, c_contiguous):
     nchunks = max(1, min(-(-4 * lp.nthreads // items), -(-length // _CHUNK_GRAIN)))
     # every block of output channels reads a chunk's input of all of the
     # group's channels: keep that in L2 while the blocks take their turns
-    span = int(geo.off[:math.prod(lp.k)].max())  # the taps of one channel
-    per_position = (lp.c_in // lp.groups) * lp.compute_dtype.itemsize
+    # positions past a chunk its taps reach, within one phase of a channel
+    span = sum((k - 1) * dd // sd * pt for k, dd, sd, pt in zip(lp.k, lp.dilation, lp.stride,
+                                                               pitch))
+    per_position = (lp.c_in // lp.groups) * math.prod(phases) * lp.compute_dtype.itemsize
     fits = max(_CHUNK_GRAIN, _CHUNK_INPUT_BYTES // per_position - span)
     nchunks = max(nchunks, -(-length // fits))
     if geo.wq != geo.wo:
@@ -366,6 +368,9 @@ def channels_geometry(lp, c_contiguous):
         lp.compute_dtype.itemsize)
     geo.per_group = (lp.batch * lp.groups >= 2 * geo.nthreads
                      and group_bytes <= _GROUP_INPUT_BYTES)
+    geo.kernel = _layer.Geometry(geo.tables, geo.starts, geo.phases, geo.qshape, geo.pack,
+                                 geo.off, geo.run_q, geo.run_o, geo.length, geo.wq, geo.wo,
+                                 geo.chunk, lp.groups, geo.nthreads, geo.per_group)
     return geo
 
 
@@ -427,14 +432,10 @@ def run_direct_channels(lp, geo=None, target=None, arrays=None):
     og = lp.c_out // G
     R = geo.off.size
     w = np.ascontiguousarray(weight, dtype=compute).reshape(G, og, R)
-    wpack = _layer.pack_weights(w, np.empty((G, og * R), compute))
     init = geo.zeros if bias is None else np.ascontiguousarray(bias, dtype=compute)
     result = target if target is not None else np.empty(
         (lp.batch, lp.c_out, *lp.out_spatial), compute)
-    _layer.direct_channels(x, geo.tables, geo.starts, geo.phases, geo.qshape, geo.pack,
-                           geo.off, wpack, init, result.reshape(lp.batch, lp.c_out, -1),
-                           geo.run_q, geo.run_o, geo.length, geo.wq, geo.wo, geo.chunk,
-                           G, geo.nthreads, geo.per_group)
+    _layer.direct_channels(geo.kernel, x, w, init, result.reshape(lp.batch, lp.c_out, -1))
     return result
 
 

@@ -52,6 +52,8 @@ def cast_result(result, dtype, out=None):
 
     A float16 result is rounded from float32: beyond 65504 it is infinite,
     as IEEE rounding makes it, without a warning."""
+    if out is None and result.dtype == dtype:
+        return result  # the common case: no cast, no error state to set
     with np.errstate(over="ignore"):
         if out is not None:
             np.copyto(out, result, casting="unsafe")
