@@ -24,7 +24,6 @@ shared by the threads of one OpenMP team image after image, the packing of
 an image split over its channels; the GIL is released throughout.
 """
 
-from cpython.pycapsule cimport PyCapsule_GetPointer
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
@@ -36,17 +35,8 @@ from fastconv._kernels import _direct
 
 cnp.import_array()
 
-cdef extern from "direct_simd.h" nogil:
-    ctypedef void (*fc_mc_f32_fn)(const float *, const Py_ssize_t *, int, const float *, int,
-                                  const float *, float *, Py_ssize_t, Py_ssize_t,
-                                  Py_ssize_t) noexcept nogil
-    ctypedef void (*fc_mc_f64_fn)(const double *, const Py_ssize_t *, int, const double *,
-                                  int, const double *, double *, Py_ssize_t, Py_ssize_t,
-                                  Py_ssize_t) noexcept nogil
-    ctypedef struct fc_direct_kernels:
-        fc_mc_f32_fn mc_f32
-        fc_mc_f64_fn mc_f64
-        int mc_channels
+from fastconv._kernels._kernel_set cimport fc_direct_kernels, kernels_of
+
 
 __all__ = ["Geometry", "channel_block", "direct_channels"]
 
@@ -60,8 +50,7 @@ MAX_SPATIAL_AXES = MAX_AXES
 
 
 cdef const fc_direct_kernels *_kset():
-    return <const fc_direct_kernels *>PyCapsule_GetPointer(
-        _direct.kernel_set(), b"fastconv.fc_direct_kernels")
+    return kernels_of(_direct.kernel_set())
 
 
 def channel_block():

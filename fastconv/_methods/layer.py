@@ -40,7 +40,6 @@ from . import direct
 from . import run as run_method
 from .._kernels import _direct, _layer, _winograd
 from .._kernels._calls import is_c_contiguous_aligned
-from .blas import serial_blas
 from .problem import ConvProblem, cast_result, flip_index
 from .workspace import get_workspace_limit
 
@@ -591,6 +590,8 @@ def winograd_applies(lp):
 # Bytes of a chunk's transformed input and products: they stay in L2 between
 # the input transform, the 16 products and the output transform.
 WINOGRAD_CHUNK_BYTES = 2**20
+# Fewest tiles of a chunk (its products' positions).
+WINOGRAD_MIN_TILES = 64
 
 
 def run_winograd(lp):
@@ -614,9 +615,10 @@ def run_winograd(lp):
     bias = None if lp.bias is None else np.ascontiguousarray(lp.bias, dtype=compute)
     out = np.empty((lp.batch, lp.c_out, ho, wo), compute)
     per_row = 16 * (cg + og) * compute.itemsize * -(-wo // 2)
-    rows_per_chunk = max(1, min(-(-ho // 2), WINOGRAD_CHUNK_BYTES // per_row))
-    with serial_blas():
-        _winograd.winograd_f2(xpad, U, bias, out, G, rows_per_chunk, lp.nthreads)
+    # and at least a few vectors of tiles: the products run along the tiles
+    rows_per_chunk = max(-(-WINOGRAD_MIN_TILES // -(-wo // 2)), WINOGRAD_CHUNK_BYTES // per_row)
+    rows_per_chunk = max(1, min(-(-ho // 2), rows_per_chunk))
+    _winograd.winograd_f2(xpad, U, bias, out, G, rows_per_chunk, lp.nthreads)
     return out
 
 
