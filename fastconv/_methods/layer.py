@@ -26,6 +26,12 @@ reached by a kernel of length 1.
 The layer's convolution is a cross-correlation without conjugation (deep
 learning's convention); the problem is posed as a convolution with the
 flipped weight, whose correlation form is the weight itself.
+
+Float layers by the direct method do not go through `ConvProblem`: the
+multi-channel kernel (`run_direct_channels`, `fastconv._kernels._layer`)
+packs each image into a padded polyphase buffer and blocks output channels
+in registers; its geometry (`channels_geometry`) is kept by the layer's
+plan. Winograd and the channel-summed FFT likewise run on the layer itself.
 """
 
 import collections

@@ -9,7 +9,7 @@ choose_method the method ``method='auto'`` takes, or the fastest measured
 METHODS       the values `method` accepts
 
 Results, shapes and dtypes are PyTorch's; the computation runs on
-fastconv's compiled methods (direct, gemm, fft), chosen by its cost model.
+fastconv's compiled methods (direct, gemm, winograd, fft), chosen by its cost model.
 """
 
 from ._layers import METHODS, choose_method, conv, conv1d, conv2d, conv3d

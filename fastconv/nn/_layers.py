@@ -108,8 +108,12 @@ _PARAMS = """
         samples repeated, or the input repeated periodically (each pad at
         most the input's length). Default 'zeros'.
     method : {'auto', 'direct', 'gemm', 'winograd', 'fft'}, optional
-        ``'direct'``: window sums by the compiled direct kernel, channels
-        summed with kernel rows. ``'gemm'``: each (image, group) as a
+        ``'direct'``: window sums by compiled kernels; for float layers
+        the multi-channel kernel (an implicit GEMM: each image packed once,
+        padded, into phases of the strides, several output channels
+        accumulated in registers per loaded input vector), for integer and
+        complex ones the direct kernel of `fastconv.correlate` with the
+        channels summed as kernel rows. ``'gemm'``: each (image, group) as a
         matrix product of lowered tiles of the input (bounded by
         `fastconv.get_workspace_limit`) and the group's kernels, through
         BLAS. ``'winograd'``: Winograd F(2x2, 3x3), 2.25 times fewer
