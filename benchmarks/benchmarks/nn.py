@@ -22,7 +22,7 @@ explicit method of ``fastconv.nn.METHODS`` on the same layers.
 
 Combinations that cannot run raise NotImplementedError in ``setup``, which
 asv reports as skipped (n/a): PyTorch when it is not installed (it is
-imported only by the PyTorch peers and `layer_context`, lazily), fastconv
+imported only in the PyTorch peers' setup, lazily), fastconv
 when this fastconv has no ``nn`` (older commits), a method that refuses the
 layer (``ValueError`` naming ``method``) or that this fastconv lacks. Each
 ``setup`` ends with untimed calls (about 50 ms, at least one), as the other
@@ -30,6 +30,7 @@ suites do.
 """
 
 import contextlib
+import sys
 from typing import NamedTuple, Optional
 
 import numpy as np
@@ -151,7 +152,7 @@ def peer_label(layer, peer):
     return f"fastconv.nn.{fn} method='{peer[len('fastconv_'):]}'"
 
 
-def layer_peers(layer, data, threads, methods=()):
+def layer_peers(layer, data, threads, methods=(), with_torch=True):
     """{peer: Peer} of `layer` on `data`, those that can run here.
 
     'fastconv' (``method='auto'``), 'fastconv_out' (into a preallocated
@@ -172,7 +173,7 @@ def layer_peers(layer, data, threads, methods=()):
         for m in methods:
             peers[f"fastconv_{m}"] = Peer(
                 lambda m=m: fn(*args, method=m, workers=threads), None)
-    torch = torch_or_none()
+    torch = torch_or_none() if with_torch else None
     if torch is not None:
         f = getattr(torch.nn.functional, f"conv{len(layer.k)}d")
         targs = tuple(torch.from_numpy(a) for a in args[:3]) + args[3:]
@@ -189,7 +190,7 @@ def layer_context(threads):
     """
     with contextlib.ExitStack() as stack:
         stack.enter_context(peer_threads(threads))
-        torch = torch_or_none()
+        torch = sys.modules.get("torch")  # loaded by the PyTorch peers only
         if torch is not None:
             stack.enter_context(torch.no_grad())
         yield
@@ -218,6 +219,8 @@ class _LayerCall:
     timeout = 120
 
     def setup(self, layer, peer):
+        if peer == "torch":
+            torch_or_none()  # loaded before the context, which enters no_grad
         self.context = layer_context(THREADS)
         self.context.__enter__()
         try:
@@ -228,7 +231,8 @@ class _LayerCall:
 
     def _prepared_call(self, layer, peer):
         spec = LAYERS[layer]
-        peers = layer_peers(spec, layer_data(spec), THREADS, available_methods())
+        peers = layer_peers(spec, layer_data(spec), THREADS, available_methods(),
+                            with_torch=peer == "torch")
         if peer not in peers:
             if peer == "torch":
                 raise NotImplementedError("PyTorch not installed")

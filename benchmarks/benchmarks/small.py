@@ -35,6 +35,7 @@ by the cases that use it.
 
 import contextlib
 import inspect
+import sys
 from typing import Callable, NamedTuple, Optional
 
 import numpy as np
@@ -120,9 +121,17 @@ def has_out(fn):
     return "out" in inspect.signature(fn).parameters
 
 
+# Thread counts of the `peer_threads` contexts entered, innermost last.
+_peer_thread_counts = []
+
+
 def torch_or_none():
-    """PyTorch, imported on first use (it takes seconds), or None."""
-    return safe_import("torch")
+    """PyTorch, imported on first use (it takes seconds), or None; on the
+    threads of the innermost `peer_threads` context."""
+    torch = safe_import("torch")
+    if torch is not None and _peer_thread_counts:
+        torch.set_num_threads(_peer_thread_counts[-1])
+    return torch
 
 
 @contextlib.contextmanager
@@ -130,15 +139,21 @@ def peer_threads(threads):
     """Every threaded peer on `threads` threads while the context is active.
 
     OpenCV's and PyTorch's settings are global and stay set afterwards;
-    SciPy's FFT workers are restored on exit.
+    SciPy's FFT workers are restored on exit. PyTorch is not imported here
+    (a benchmark of another peer should not pay seconds for it): set now
+    if it is loaded, else by `torch_or_none` when a PyTorch peer loads it.
     """
     if cv2 is not None:
         cv2.setNumThreads(threads)
-    torch = torch_or_none()
+    torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(threads)
-    with scipy.fft.set_workers(threads):
-        yield
+    _peer_thread_counts.append(threads)
+    try:
+        with scipy.fft.set_workers(threads):
+            yield
+    finally:
+        _peer_thread_counts.pop()
 
 
 def small_data(case, seed=1234):
@@ -202,7 +217,7 @@ def _cv2_peers(x, k, anchor=(-1, -1), view=None):
     }
 
 
-def small_peers(case, data):
+def small_peers(case, data, with_torch=True):
     """{peer: Peer} for `case` on `data`, those that can run here only."""
     x = data["x"]
     k = data.get("k")
@@ -237,7 +252,7 @@ def small_peers(case, data):
     if case == "pool_1x8x8x8_2x2":
         peers = _fastconv_peers(fastconv.pool, (x, 2), {"axes": (2, 3)}, (1, 8, 4, 4),
                                 x.dtype)
-        torch = torch_or_none()
+        torch = torch_or_none() if with_torch else None
         if torch is not None:
             tx = torch.from_numpy(x)
             peers["torch"] = Peer(lambda: torch.nn.functional.max_pool2d(tx, 2),
@@ -274,13 +289,15 @@ class _PeerCall:
     warm_seconds = 0.02
     warm_calls = 1000
 
-    def peers(self):
+    def peers(self, peer):
+        """{name: Peer} of the case; `peer` is the one to time (PyTorch is
+        imported only for its own peers)."""
         raise NotImplementedError
 
     def setup(self, peer):
         self.threads = peer_threads(THREADS)
         self.threads.__enter__()
-        peers = self.peers()
+        peers = self.peers(peer)
         if peer not in peers:
             self.teardown(peer)
             raise NotImplementedError(f"{peer} cannot run here (not installed, or no out=)")
@@ -299,8 +316,8 @@ class _SmallCall(_PeerCall):
 
     case = None
 
-    def peers(self):
-        return small_peers(self.case, small_data(self.case))
+    def peers(self, peer):
+        return small_peers(self.case, small_data(self.case), with_torch=peer == "torch")
 
 
 class Convolve1DFull(_SmallCall):
@@ -343,5 +360,5 @@ class MemoryBound(_PeerCall):
     warm_seconds = 0.1
     warm_calls = 3
 
-    def peers(self):
+    def peers(self, peer):
         return memory_peers(memory_data())

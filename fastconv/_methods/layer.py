@@ -390,11 +390,16 @@ _GROUP_INPUT_BYTES = 2**18
 _MACS_PER_THREAD = 2**21
 
 
+# Bytes of the vectors of each SIMD level of the kernel sets.
+_VECTOR_BYTES = {"baseline": 16, "AVX2+FMA": 32, "AVX-512": 64}
+
+
 def direct_channel_counts(lp):
-    """(multiply-adds, bytes moved, threads) of `run_direct_channels` on
-    layer `lp`: the multiply-adds include the positions computed and
-    dropped between rows; the bytes count reading the input, writing and
-    reading its packed copy, and writing the output."""
+    """(vector multiply-adds, bytes moved, threads) of `run_direct_channels`
+    on layer `lp`: the multiply-adds include the positions computed and
+    dropped between rows, in vectors of the SIMD level in use; the bytes
+    count reading the input, writing and reading its packed copy, and
+    writing the output."""
     o = lp.out_spatial
     d = len(o)
     itemsize = lp.compute_dtype.itemsize
@@ -410,7 +415,8 @@ def direct_channel_counts(lp):
     if not (lp.plain and not any(lp.pad_before + lp.pad_after)):
         nbytes += 2 * lp.batch * lp.c_in * math.prod(q) * math.prod(lp.stride) * itemsize
     threads = max(1, min(lp.nthreads, macs // _MACS_PER_THREAD))
-    return macs, nbytes, threads
+    lanes = _VECTOR_BYTES.get(_direct.simd_level(), 16) // itemsize
+    return macs / lanes, nbytes, threads
 
 
 def channels_input(x, compute):

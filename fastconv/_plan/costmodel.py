@@ -415,19 +415,22 @@ def predict_layer_fft(lp):
 
 
 # The multi-channel direct kernel of layers (`_layer.run_direct_channels`):
-# seconds per call, per multiply-add on one thread, and per byte moved.
-# Measured on the layers of benchmarks/compare_nn.py and small ones (2-core
-# Zen 3, AVX2): 35-45 ps per multiply-add and thread on layers of many
-# channels, about 0.1 ns per byte where few multiply-adds meet each byte
-# (depthwise, 1x1), 15 us for the smallest calls.
-LAYER_DIRECT = (1.5e-5, 4.0e-11, 1.0e-10)
+# seconds per call, per vector multiply-add on one thread, and per byte
+# moved. Measured on the layers of benchmarks/compare_nn.py and small ones
+# (2-core Zen 3, AVX2): 35-45 ps per float32 multiply-add and thread (0.32
+# ns per 8-lane vector) on layers of many channels, about 0.1 ns per byte
+# where few multiply-adds meet each byte (depthwise, 1x1), 15 us for the
+# smallest calls. The kernel is FMA-bound, so other vector widths scale the
+# time per multiply-add by their lanes (AVX-512: twice as many).
+LAYER_DIRECT = (1.5e-5, 3.2e-10, 1.0e-10)
 
 
 def predict_layer_direct(lp):
     """Predicted seconds of the multi-channel direct kernel on layer `lp`."""
-    macs, nbytes, threads = _layer.direct_channel_counts(lp)
-    call, per_mac, per_byte = LAYER_DIRECT
-    return call + per_mac * macs / min(threads, MODEL_THREADS) + per_byte * nbytes
+    vector_macs, nbytes, threads = _layer.direct_channel_counts(lp)
+    call, per_vector_mac, per_byte = LAYER_DIRECT
+    return (call + per_vector_mac * vector_macs / min(threads, MODEL_THREADS)
+            + per_byte * nbytes)
 
 
 def _layer_fft_guard(lp, p):
