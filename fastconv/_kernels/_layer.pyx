@@ -261,8 +261,15 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
     cdef int tid
     cdef const fc_direct_kernels *kset = _kset()
     cdef real_t *wpack
+    cdef int typenum
     if xa.ndim != d + 2:
         raise ValueError("direct_channels: malformed problem")
+    if real_t is float:
+        typenum = cnp.NPY_FLOAT32
+    else:
+        typenum = cnp.NPY_FLOAT64
+    if cnp.PyArray_TYPE(xa) != typenum or not cnp.PyArray_ISNOTSWAPPED(xa):
+        raise ValueError("direct_channels: the input must be of the weights' dtype, native")
     cg, og = cin // G, cout // G
     if (cin % G or cout % G or w.shape[0] != G or w.shape[1] != og or w.shape[2] != R
             or init.shape[0] != cout or out.shape[0] != N):
