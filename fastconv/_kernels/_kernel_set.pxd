@@ -33,3 +33,30 @@ cdef inline const fc_direct_kernels *kernels_of(object capsule):
     """The kernel set of a capsule from `fastconv._kernels._direct.kernel_set()`."""
     return <const fc_direct_kernels *>PyCapsule_GetPointer(capsule,
                                                            b"fastconv.fc_direct_kernels")
+
+
+ctypedef fused mc_real:
+    float
+    double
+
+
+cdef inline void pack_channel_blocks(const mc_real *w, Py_ssize_t groups, Py_ssize_t og,
+                                     Py_ssize_t R, mc_real *packed,
+                                     Py_ssize_t co) noexcept nogil:
+    """Weights ``w`` (groups, og, R), C-contiguous, into the layout the
+    multi-channel kernel reads (`packed`, groups * og * R): per group, block
+    of channels ``c0 .. c0 + nco - 1`` (blocks of `co`, the last shorter) at
+    ``R * c0``, interleaved by channel: ``r * nco + c`` holds ``w[g, c0 + c, r]``."""
+    cdef Py_ssize_t g, c0, c, r, nco
+    cdef const mc_real *src
+    cdef mc_real *dst
+    for g in range(groups):
+        c0 = 0
+        while c0 < og:
+            nco = min(co, og - c0)
+            src = w + (g * og + c0) * R
+            dst = packed + (g * og + c0) * R
+            for r in range(R):
+                for c in range(nco):
+                    dst[r * nco + c] = src[c * R + r]
+            c0 += nco

@@ -35,7 +35,8 @@ from fastconv._kernels import _direct
 
 cnp.import_array()
 
-from fastconv._kernels._kernel_set cimport fc_direct_kernels, kernels_of
+from fastconv._kernels._kernel_set cimport (fc_direct_kernels, kernels_of,
+                                           pack_channel_blocks)
 
 
 __all__ = ["Geometry", "channel_block", "direct_channels"]
@@ -56,23 +57,6 @@ cdef const fc_direct_kernels *_kset():
 def channel_block():
     """Most output channels the kernel set in use computes per block."""
     return _kset().mc_channels
-
-
-cdef void _pack_weights(const real_t[:, :, ::1] w, real_t *packed,
-                        Py_ssize_t co) noexcept nogil:
-    """Weights ``w`` (groups, Og, R) into the kernel's block layout `packed`
-    (groups, Og * R): block b of channels ``c0 .. c0 + nco - 1`` (blocks of
-    `co`, the last shorter) at ``R * c0``, interleaved by channel:
-    ``packed[g * Og * R + R * c0 + r * nco + c] = w[g, c0 + c, r]``."""
-    cdef Py_ssize_t G = w.shape[0], og = w.shape[1], R = w.shape[2], g, c0, c, r, nco
-    for g in range(G):
-        c0 = 0
-        while c0 < og:
-            nco = min(co, og - c0)
-            for r in range(R):
-                for c in range(nco):
-                    packed[(g * og + c0) * R + r * nco + c] = w[g, c0 + c, r]
-            c0 += nco
 
 
 cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int64_t *tab,
@@ -301,7 +285,7 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
     packed = spill + nthreads * spill_size
     try:
         with nogil:
-            _pack_weights(w, wpack, co)
+            pack_channel_blocks(&w[0, 0, 0], G, og, R, wpack, co)
         if per_group:
             # one item per (image, group), packed by its thread into its own
             # buffer: many small groups (depthwise layers) stay in that core's

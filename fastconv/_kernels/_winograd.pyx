@@ -31,7 +31,8 @@ cimport numpy as cnp
 
 from fastconv._kernels import _direct
 
-from fastconv._kernels._kernel_set cimport fc_direct_kernels, kernels_of
+from fastconv._kernels._kernel_set cimport (fc_direct_kernels, kernels_of,
+                                           pack_channel_blocks)
 
 
 cnp.import_array()
@@ -52,7 +53,7 @@ cdef void _products(const fc_direct_kernels *kset, const real_t *V, Py_ssize_t n
                     Py_ssize_t cg, Py_ssize_t og, const real_t *Up, const real_t *zeros,
                     Py_ssize_t *off, real_t *M) noexcept nogil:
     """M[o][t] = sum_c U[o][c] V[c][t] for one point: `Up` the point's
-    weights in the blocks of the multi-channel kernel (`_pack_points`)."""
+    weights in the blocks of the multi-channel kernel (`pack_channel_blocks`)."""
     cdef Py_ssize_t co = kset.mc_channels, c0 = 0, nco, r
     for r in range(cg):
         off[r] = r * nt
@@ -63,26 +64,6 @@ cdef void _products(const fc_direct_kernels *kset, const real_t *V, Py_ssize_t n
         else:
             kset.mc_f64(V, off, <int>cg, Up + c0 * cg, <int>nco, zeros, M + c0 * nt, nt, 0, nt)
         c0 += nco
-
-
-cdef void _pack_points(const real_t[:, :, :, ::1] U, real_t *Up, Py_ssize_t co) noexcept nogil:
-    """U (16, groups, Og, Cg) into blocks of `co` output channels interleaved by
-    channel, as the multi-channel kernel reads its weights: for point p and
-    group g, block c0 at ``Up[(p * groups + g) * Og * Cg + c0 * Cg]`` holds
-    ``U[p, g, c0 + c, r]`` at ``r * nco + c``."""
-    cdef Py_ssize_t P = U.shape[0], G = U.shape[1], og = U.shape[2], cg = U.shape[3]
-    cdef Py_ssize_t p, g, c0, nco, r, c
-    cdef real_t *dst
-    for p in range(P):
-        for g in range(G):
-            c0 = 0
-            while c0 < og:
-                nco = min(co, og - c0)
-                dst = Up + (p * G + g) * og * cg + c0 * cg
-                for r in range(cg):
-                    for c in range(nco):
-                        dst[r * nco + c] = U[p, g, c0 + c, r]
-                c0 += nco
 
 
 cdef void _chunk(const fc_direct_kernels *kset, const real_t *xp, const real_t *Up,
@@ -180,7 +161,8 @@ def winograd_f2(const real_t[:, :, :, ::1] xpad, const real_t[:, :, :, ::1] U, b
     zeros = np.zeros(og, dtype=dtype)
     offs = np.empty((nthreads, cg + 1), dtype=np.intp)
     with nogil:
-        _pack_points(U, &Up[0], kset.mc_channels)
+        # the points and groups of U are the kernel's groups
+        pack_channel_blocks(&U[0, 0, 0, 0], 16 * groups, og, cg, &Up[0], kset.mc_channels)
         for chunk in prange(nchunks, num_threads=nthreads, schedule='dynamic'):
             tid = threadid()
             _chunk(kset, &xpad[0, 0, 0, 0], &Up[0], &zeros[0], &offs[tid, 0], &b[0],
