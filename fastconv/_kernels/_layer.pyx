@@ -180,7 +180,6 @@ cdef class Geometry:
     """What `direct_channels` needs of a layer beside its arrays, checked and
     kept once per layer plan (see `direct_channels` for the fields)."""
 
-    cdef readonly object arrays
     cdef const int64_t[::1] tables
     cdef const Py_ssize_t[::1] tabstart, phases, qshape, off, run_q, run_o
     cdef readonly Py_ssize_t run_len, wq, wo, chunk, groups
@@ -191,7 +190,6 @@ cdef class Geometry:
                  Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
                  Py_ssize_t groups, int nthreads, bint per_group):
         cdef Py_ssize_t d = len(qshape)
-        self.arrays = (tables, tabstart, phases, qshape, off, run_q, run_o)
         self.tables, self.tabstart, self.phases, self.qshape = tables, tabstart, phases, qshape
         self.off, self.run_q, self.run_o = off, run_q, run_o
         self.run_len, self.wq, self.wo, self.chunk, self.groups = run_len, wq, wo, chunk, groups

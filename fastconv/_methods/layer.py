@@ -251,14 +251,34 @@ def direct_channels_applies(lp):
             and len(lp.k) <= _layer.MAX_SPATIAL_AXES)
 
 
+def _packed_lengths(lp):
+    """Positions per phase along each spatial axis of the packed input: the
+    padded length over the stride, rounded up."""
+    return [-(-(L + b + a) // s) for L, b, a, s in zip(lp.n, lp.pad_before, lp.pad_after,
+                                                       lp.stride)]
+
+
+def _run_length(out_spatial, qshape):
+    """Packed positions of one run: the last two axes' rows, of which the
+    last is cut at its outputs (one line in 1-D)."""
+    o = out_spatial
+    if len(o) == 1:
+        return o[0]
+    return (o[-2] - 1) * qshape[-1] + o[-1]
+
+
+def _layer_threads(lp, macs):
+    """Threads for `macs` multiply-adds: no more than pay for their waking."""
+    return max(1, min(lp.nthreads, macs // _MACS_PER_THREAD))
+
+
 def _packed_geometry(lp):
     """(phases, packed lengths, source-index tables, their starts) of the
     polyphase packing (`fastconv._kernels._layer`), per spatial axis."""
     phases, qshape, tables, starts = [], [], [], []
     start = 0
-    for L, b, a, s in zip(lp.n, lp.pad_before, lp.pad_after, lp.stride):
+    for L, b, a, s, q in zip(lp.n, lp.pad_before, lp.pad_after, lp.stride, _packed_lengths(lp)):
         P = L + b + a
-        q = -(-P // s)
         source = _boundary_index(L, b, a, lp.padding_mode)
         padded = (np.arange(s)[:, None] + s * np.arange(q)[None, :]).ravel()
         table = np.full(s * q, -1, np.int64)
@@ -312,8 +332,7 @@ def _runs(lp, qshape, pitch):
     for i, g in enumerate(grid):
         run_q += g.ravel() * pitch[i]
         run_o += g.ravel() * math.prod(o[i + 1:])
-    length = (o[d - 2] - 1) * qshape[d - 1] + o[d - 1]
-    return run_q, run_o, length, qshape[d - 1], o[d - 1]
+    return run_q, run_o, _run_length(o, qshape), qshape[d - 1], o[d - 1]
 
 
 # Positions per work item are a multiple of every tile width of the kernel
@@ -324,10 +343,10 @@ _CHUNK_GRAIN = 384
 class ChannelsGeometry:
     """What the multi-channel direct kernel needs of a layer beyond its
     arrays (`channels_geometry`): the same for every call of one layer
-    key, so plans keep it."""
+    key, so plans keep it. `kernel` is the compiled kernel's checked
+    `_layer.Geometry`; the others are what this side needs of it."""
 
-    __slots__ = ("pack", "tables", "starts", "phases", "qshape", "off", "run_q", "run_o",
-                 "length", "wq", "wo", "chunk", "nthreads", "zeros", "per_group", "kernel")
+    __slots__ = ("pack", "reduction", "zeros", "kernel")
 
 
 def channels_geometry(lp, c_contiguous):
@@ -336,20 +355,15 @@ def channels_geometry(lp, c_contiguous):
     so that a layer without strides and padding reads it in place)."""
     d = len(lp.k)
     geo = ChannelsGeometry()
-    geo.pack = not (lp.plain and not any(lp.pad_before + lp.pad_after) and c_contiguous)
-    if geo.pack:
+    pack = not (lp.plain and not any(lp.pad_before + lp.pad_after) and c_contiguous)
+    if pack:
         phases, qshape, tables, starts = _packed_geometry(lp)
     else:
         phases, qshape, tables, starts = [1] * d, list(lp.n), np.zeros(1, np.int64), [0] * (d + 1)
-    geo.tables = tables
-    geo.starts = np.asarray(starts, np.intp)
-    geo.phases = np.asarray(phases, np.intp)
-    geo.qshape = np.asarray(qshape, np.intp)
-    geo.off, pitch = _tap_offsets(lp, phases, qshape)
-    geo.run_q, geo.run_o, length, geo.wq, geo.wo = _runs(lp, qshape, pitch)
-    geo.length = length
+    off, pitch = _tap_offsets(lp, phases, qshape)
+    run_q, run_o, length, wq, wo = _runs(lp, qshape, pitch)
     og = lp.c_out // lp.groups
-    items = lp.groups * geo.run_q.size * -(-og // _layer.channel_block())
+    items = lp.groups * run_q.size * -(-og // _layer.channel_block())
     nchunks = max(1, min(-(-4 * lp.nthreads // items), -(-length // _CHUNK_GRAIN)))
     # every block of output channels reads a chunk's input of all of the
     # group's channels: keep that in L2 while the blocks take their turns
@@ -359,23 +373,23 @@ def channels_geometry(lp, c_contiguous):
     per_position = (lp.c_in // lp.groups) * math.prod(phases) * lp.compute_dtype.itemsize
     fits = max(_CHUNK_GRAIN, _CHUNK_INPUT_BYTES // per_position - span)
     nchunks = max(nchunks, -(-length // fits))
-    if geo.wq != geo.wo:
+    if wq != wo:
         # a chunk's outputs pass through a per-thread buffer: keep it small too
         nchunks = max(nchunks, -(-length // _SPILL_POSITIONS))
     chunk = -(-length // nchunks)
-    geo.chunk = -(-chunk // _CHUNK_GRAIN) * _CHUNK_GRAIN if nchunks > 1 else length
-    work = lp.batch * lp.c_out * geo.off.size * geo.run_q.size * length
-    geo.nthreads = max(1, min(lp.nthreads, work // _MACS_PER_THREAD))
-    geo.zeros = np.zeros(lp.c_out, lp.compute_dtype)
+    chunk = -(-chunk // _CHUNK_GRAIN) * _CHUNK_GRAIN if nchunks > 1 else length
+    nthreads = _layer_threads(lp, lp.batch * lp.c_out * off.size * run_q.size * length)
     # an (image, group) per thread at a time when there are enough of them
     # and a group's packed input fits in a core's L2 cache
     group_bytes = (lp.c_in // lp.groups) * math.prod(qshape) * math.prod(phases) * (
         lp.compute_dtype.itemsize)
-    geo.per_group = (lp.batch * lp.groups >= 2 * geo.nthreads
-                     and group_bytes <= _GROUP_INPUT_BYTES)
-    geo.kernel = _layer.Geometry(geo.tables, geo.starts, geo.phases, geo.qshape, geo.pack,
-                                 geo.off, geo.run_q, geo.run_o, geo.length, geo.wq, geo.wo,
-                                 geo.chunk, lp.groups, geo.nthreads, geo.per_group)
+    per_group = lp.batch * lp.groups >= 2 * nthreads and group_bytes <= _GROUP_INPUT_BYTES
+    geo.pack, geo.reduction = pack, off.size
+    geo.zeros = np.zeros(lp.c_out, lp.compute_dtype)
+    geo.kernel = _layer.Geometry(tables, np.asarray(starts, np.intp),
+                                 np.asarray(phases, np.intp), np.asarray(qshape, np.intp), pack,
+                                 off, run_q, run_o, length, wq, wo, chunk, lp.groups, nthreads,
+                                 per_group)
     return geo
 
 
@@ -401,20 +415,15 @@ def direct_channel_counts(lp):
     count reading the input, writing and reading its packed copy, and
     writing the output."""
     o = lp.out_spatial
-    d = len(o)
     itemsize = lp.compute_dtype.itemsize
-    q = [-(-(L + b + a) // s) for L, b, a, s in zip(lp.n, lp.pad_before, lp.pad_after,
-                                                      lp.stride)]
-    if d == 1:
-        positions = o[0]
-    else:
-        positions = math.prod(o[:d - 2]) * ((o[d - 2] - 1) * q[d - 1] + o[d - 1])
+    q = _packed_lengths(lp)
+    positions = math.prod(o[:-2]) * _run_length(o, q)
     reduction = (lp.c_in // lp.groups) * math.prod(lp.k)
     macs = lp.batch * lp.c_out * reduction * positions
     nbytes = (math.prod(lp.x.shape) + lp.batch * lp.c_out * math.prod(o)) * itemsize
     if not (lp.plain and not any(lp.pad_before + lp.pad_after)):
         nbytes += 2 * lp.batch * lp.c_in * math.prod(q) * math.prod(lp.stride) * itemsize
-    threads = max(1, min(lp.nthreads, macs // _MACS_PER_THREAD))
+    threads = _layer_threads(lp, macs)
     lanes = _VECTOR_BYTES.get(_direct.simd_level(), 16) // itemsize
     return macs / lanes, nbytes, threads
 
@@ -441,8 +450,7 @@ def run_direct_channels(lp, geo=None, target=None, arrays=None):
         geo = channels_geometry(lp, x.flags.c_contiguous)
     G = lp.groups
     og = lp.c_out // G
-    R = geo.off.size
-    w = np.ascontiguousarray(weight, dtype=compute).reshape(G, og, R)
+    w = np.ascontiguousarray(weight, dtype=compute).reshape(G, og, geo.reduction)
     init = geo.zeros if bias is None else np.ascontiguousarray(bias, dtype=compute)
     result = target if target is not None else np.empty(
         (lp.batch, lp.c_out, *lp.out_spatial), compute)
