@@ -1,4 +1,4 @@
-"""The compiled call-path helpers: layout keys, overlap bounds, thread default."""
+"""The compiled call-path helpers: layout and pooling keys, overlap bounds, thread default."""
 
 import itertools
 
@@ -83,7 +83,8 @@ def test_default_threads_is_capped():
     from fastconv._kernels import _direct
     assert _calls.default_threads(1) == 1
     assert _calls.default_threads(10**6) == _direct.max_threads()
-    assert threads._openmp_limit() == min(_direct.max_threads(), threads._usable_cpus())
+    # with no set_workers in force, a call's default is OpenMP's limit, capped
+    assert threads.resolve_workers(None) == min(_direct.max_threads(), threads._usable_cpus())
 
 
 # int64 has two NumPy type numbers on LP64 platforms (long and long long):
@@ -112,3 +113,42 @@ def test_the_aliases_exist_here():
     # on LP64 Linux both chars are int64 with different type numbers, so the
     # test above mixes them
     assert len({d.num for d in _ALIASES}) == len(_ALIASES) >= 1
+
+
+def _pool_key(x, size=2, stride=None, op="max", axes=None, padding=0, ceil_mode=False, p=2,
+              weights=None, count_include_pad=True, return_indices=False, nthreads=2, simd=0,
+              adaptive=False):
+    return _calls.pool_key(adaptive, x, size, stride, op, axes, padding, ceil_mode, p, weights,
+                           count_include_pad, return_indices, nthreads, simd)
+
+
+def test_pool_key_tells_calls_apart():
+    x = np.zeros((4, 6))
+    base = _pool_key(x)
+    assert base == _pool_key(np.zeros((4, 6)))
+    variants = [
+        dict(size=3), dict(size=(2,)), dict(size=(2, 2)), dict(stride=2), dict(stride=(2,)),
+        dict(op="min"), dict(op="maxx"), dict(axes=0), dict(axes=(0,)), dict(axes=(0, 1)),
+        dict(padding=1), dict(padding=(0,)), dict(ceil_mode=True), dict(p=2.0), dict(p=3),
+        dict(count_include_pad=False), dict(return_indices=True), dict(nthreads=1),
+        dict(simd=1), dict(adaptive=True), dict(size=-1), dict(size=(2, 0)), dict(size=()),
+        dict(axes=()), dict(stride=()),
+    ]
+    keys = [_pool_key(x, **kw) for kw in variants]
+    keys += [_pool_key(x.astype(np.float32)), _pool_key(x.T), _pool_key(x[:, ::2]),
+             _pool_key(x.astype(">f8")), _pool_key(x.reshape(6, 4))]
+    assert None not in keys
+    assert base not in keys
+    assert len(set(keys)) == len(keys)
+
+
+@pytest.mark.parametrize("kw", [
+    dict(size=True), dict(size=(2, True)), dict(size=2.0), dict(size=[2]), dict(size=2**70),
+    dict(size=(2, -2**70)), dict(stride=False), dict(axes=True), dict(padding=None),
+    dict(padding=np.int64(0)), dict(op=b"max"), dict(op="max\ud800"), dict(op="m" * 16),
+    dict(ceil_mode=0), dict(count_include_pad=1), dict(return_indices=None), dict(p=True),
+    dict(p=np.float64(2)), dict(p=2**70), dict(weights=np.ones(2)), dict(size=(1,) * 65),
+])
+def test_pool_key_is_none_for_what_it_cannot_hold(kw):
+    assert _pool_key(np.zeros((4, 6)), **kw) is None
+    assert _pool_key([[0.0] * 6] * 4) is None

@@ -36,6 +36,9 @@ CASES = [
     ((2, 3, 8, 8), "float32", (2,), dict(axes=(2, 3))),          # one streaming 2-D pass
     ((2, 3, 8, 8), "float64", (2,), dict(axes=(2, 3), op="sum")),
     ((2, 3, 9, 8), "int16", (3, 2), dict(axes=(2, 3), padding=1, op="min")),
+    ((2, 3, 8, 8), "int32", ((1, 2),), dict(axes=(2, 3))),       # one-row windows
+    ((2, 5, 9, 13), "uint16", ((3, 4),), dict(axes=(2, 3), op="min")),  # ragged edges
+    ((3, 7, 10), "int64", ((2, 5),), dict(axes=(1, 2), op="sum")),
     ((5, 12), "uint8", (3, 1), dict(op="max")),
     ((4, 7, 6), "float32", (2,), dict(op="mean", ceil_mode=True)),
     ((6, 10), "complex64", (2,), dict(op="lp", p=3.0)),

@@ -7,9 +7,17 @@ array structs directly.
 """
 
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.exc cimport PyErr_Clear, PyErr_Occurred
+from libc.string cimport memcpy
 cimport numpy as cnp
 
 cnp.import_array()
+
+cdef extern from "Python.h":
+    # declared without an exception value: the key functions test and clear
+    # the error themselves (an argument they cannot pack is simply not cached)
+    Py_ssize_t PyLong_AsSsize_t(object)
+    const char *PyUnicode_AsUTF8AndSize(object, Py_ssize_t *)
 
 cdef extern from "fc_omp.h" nogil:
     int fc_max_threads()
@@ -90,3 +98,103 @@ def default_threads(Py_ssize_t cpus):
 def is_c_contiguous_aligned(cnp.ndarray a):
     """``a.flags.c_contiguous and a.flags.aligned``, without building the flags object."""
     return cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)
+
+
+cdef enum:
+    # Room for the pooling key: one layout plus four int groups and the rest.
+    POOL_KEY_WORDS = 2 + 2 * MAX_KEY_DIMS + 4 * (1 + MAX_KEY_DIMS) + 16
+    # Longest `op` string a key holds (the valid ones are short).
+    MAX_KEY_OP = 15
+
+
+cdef inline bint _pack_ints(object value, bint none_ok, Py_ssize_t *buf,
+                            Py_ssize_t *used) except -1:
+    """Append `value` (an int, a tuple of at most MAX_KEY_DIMS ints, or None
+    when `none_ok`) to `buf` as a tag word then the values; False (nothing
+    appended) for anything else. Types are exact: a bool is not an int here,
+    as ``True == 1`` would let it share a key."""
+    cdef Py_ssize_t i, n, v
+    if value is None:
+        if not none_ok:
+            return False
+        buf[used[0]] = -1
+        used[0] += 1
+        return True
+    if type(value) is int:
+        v = PyLong_AsSsize_t(value)
+        if v == -1 and PyErr_Occurred():  # beyond a C integer: not cached
+            PyErr_Clear()
+            return False
+        buf[used[0]] = -2
+        buf[used[0] + 1] = v
+        used[0] += 2
+        return True
+    if type(value) is not tuple:
+        return False
+    n = len(<tuple>value)
+    if n > MAX_KEY_DIMS:
+        return False
+    buf[used[0]] = n
+    for i in range(n):
+        item = (<tuple>value)[i]
+        if type(item) is not int:
+            return False
+        v = PyLong_AsSsize_t(item)
+        if v == -1 and PyErr_Occurred():
+            PyErr_Clear()
+            return False
+        buf[used[0] + 1 + i] = v
+    used[0] += n + 1
+    return True
+
+
+def pool_key(bint adaptive, x, size, stride, op, axes, padding, ceil_mode, p, weights,
+             count_include_pad, return_indices, Py_ssize_t nthreads, Py_ssize_t simd):
+    """Plan-cache key of a pooling call, or None when the call is not cached
+    (an ndarray input and plain Python arguments only: ints, tuples of ints,
+    bools, a short str, real `p`; the types are checked because ``True == 1``).
+
+    The key is one bytes object (hashed and compared faster than a tuple of
+    the arguments): the layout of `x` (with the byte order, as the kernels
+    take native only; its strides make the key stricter than the problem
+    needs, never looser), the int arguments with tags that keep an int, a
+    tuple and None apart, `p` with its type, the flags, the thread count,
+    the SIMD generation and the characters of `op`.
+    """
+    cdef Py_ssize_t buf[POOL_KEY_WORDS]
+    cdef Py_ssize_t used, n_op
+    cdef const char *op_chars
+    cdef double p_float
+    if type(x) is not cnp.ndarray or weights is not None or type(op) is not str:
+        return None
+    if (type(ceil_mode) is not bool or type(count_include_pad) is not bool
+            or type(return_indices) is not bool):
+        return None
+    used = _pack(<cnp.ndarray>x, buf)
+    if not (_pack_ints(size, False, buf, &used) and _pack_ints(stride, True, buf, &used)
+            and _pack_ints(axes, True, buf, &used) and _pack_ints(padding, False, buf, &used)):
+        return None
+    if type(p) is int:
+        buf[used] = PyLong_AsSsize_t(p)
+        if buf[used] == -1 and PyErr_Occurred():
+            PyErr_Clear()
+            return None
+        buf[used + 1] = 0
+    elif type(p) is float:
+        p_float = p
+        memcpy(&buf[used], &p_float, sizeof(double))
+        buf[used + 1] = 1
+    else:
+        return None
+    buf[used + 2] = ((adaptive * 2 + (ceil_mode is True)) * 2 + (count_include_pad is True)) * 2 \
+        + (return_indices is True)
+    buf[used + 3] = nthreads
+    buf[used + 4] = simd
+    used += 5
+    op_chars = PyUnicode_AsUTF8AndSize(op, &n_op)
+    if op_chars == NULL or n_op > MAX_KEY_OP:
+        PyErr_Clear()
+        return None
+    buf[used] = n_op
+    memcpy(&buf[used + 1], op_chars, n_op)
+    return PyBytes_FromStringAndSize(<char *>buf, (used + 1) * sizeof(Py_ssize_t) + n_op)

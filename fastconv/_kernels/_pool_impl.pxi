@@ -455,8 +455,12 @@ cdef inline void _block_row(Py_ssize_t item, const pool_t *src, pool_t *dst, Py_
     cdef const pool_t *rows = src + (o * H + i * kh) * W
     cdef pool_t *drow = dst + (o * Ho + i) * Wo
     cdef pool_t acc, v
-    _copy_row(buf, rows, Wused)
-    for t in range(1, kh):
+    # the first two rows combined straight into the buffer: no copy pass
+    if kh == 1:
+        _copy_row(buf, rows, Wused)
+    else:
+        _combine3(buf, rows, rows + W, Wused, op)
+    for t in range(2, kh):
         _combine_into(buf, rows + t * W, Wused, op)
     if kw == 2:
         _lines_k2s2(buf, drow, Wused, Wo, op)
@@ -546,41 +550,123 @@ cdef void _blocks2d_any(int code, const void *sp, void *dp, Py_ssize_t outer, Py
                   <uint64_t *>ws, ws_stride, nthreads)
 
 
-def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
-             Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, str op, int nthreads):
-    """Non-overlapping pooling over the last two axes of src (outer, H, W).
-
-    Takes the data pointers directly and dispatches on a dtype code (no
-    typed memoryviews, one malloc'd workspace): this is the road of small
-    pooling calls, where such per-call costs would dominate.
-    """
-    cdef int opc, code, tnum = cnp.PyArray_TYPE(src)
-    cdef Py_ssize_t ws_stride, itemsize = cnp.PyArray_ITEMSIZE(src)
-    cdef void *ws = NULL
+cdef object _blocks2d_into(cnp.ndarray src, cnp.ndarray dst, int code, Py_ssize_t outer,
+                           Py_ssize_t H, Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, int opc,
+                           int nthreads):
+    """Run `_blocks2d` on checked arrays with one malloc'd workspace."""
+    cdef Py_ssize_t ws_stride = W + 64
+    cdef void *ws
     cdef const void *sp = cnp.PyArray_DATA(src)
     cdef void *dp = cnp.PyArray_DATA(dst)
-    # the array structs read directly: attribute lookups (flags, dtype)
-    # would cost more than pooling a small map
-    opc = OP_MAX if op == 'max' else OP_MIN if op == 'min' else OP_SUM if op == 'sum' else -1
-    if not (cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_IS_C_CONTIGUOUS(dst)
-            and cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(dst), tnum) and cnp.PyArray_ISNOTSWAPPED(src)
-            and cnp.PyArray_ISNOTSWAPPED(dst) and opc >= 0 and kh >= 1 and kw >= 1
-            and cnp.PyArray_SIZE(dst) == outer * (H // kh) * (W // kw)):
-        raise ValueError("blocks2d: malformed problem")
-    code = _type_code(tnum)
-    if code < 0:
-        raise TypeError(f"blocks2d: unsupported dtype {src.dtype}")
     if cnp.PyArray_SIZE(dst) == 0:
         return dst
-    nthreads = <int>max(1, min(nthreads, cnp.PyArray_SIZE(src) // 65536))
-    ws_stride = W + 64
-    ws = malloc(ws_stride * nthreads * itemsize)
+    ws = malloc(ws_stride * nthreads * cnp.PyArray_ITEMSIZE(src))
     if ws == NULL:
         raise MemoryError()
     with nogil:
         _blocks2d_any(code, sp, dp, outer, H, W, kh, kw, opc, ws, ws_stride, nthreads)
     free(ws)
     return dst
+
+
+cdef inline bint _kernel_ready(cnp.ndarray a, int tnum) noexcept:
+    """Whether the kernels read or write `a` as it is: C-contiguous, aligned,
+    native byte order, of NumPy type number `tnum`."""
+    return (cnp.PyArray_IS_C_CONTIGUOUS(a) and cnp.PyArray_ISALIGNED(a)
+            and cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_TYPE(a) == tnum)
+
+
+cdef inline int _blocks_threads(int nthreads, Py_ssize_t size) noexcept:
+    # below 64 Ki elements a parallel region costs more than it saves
+    return <int>max(1, min(nthreads, size // 65536))
+
+
+def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
+             Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, str op, int nthreads):
+    """Non-overlapping pooling over the last two axes of src (outer, H, W)
+    into dst (outer, H // kh, W // kw), both C-contiguous of one dtype."""
+    cdef int opc, code, tnum = cnp.PyArray_TYPE(src)
+    opc = OP_MAX if op == 'max' else OP_MIN if op == 'min' else OP_SUM if op == 'sum' else -1
+    if not (cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_IS_C_CONTIGUOUS(dst)
+            and cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(dst), tnum) and cnp.PyArray_ISNOTSWAPPED(src)
+            and cnp.PyArray_ISNOTSWAPPED(dst) and opc >= 0 and kh >= 1 and kw >= 1
+            and cnp.PyArray_SIZE(src) == outer * H * W
+            and cnp.PyArray_SIZE(dst) == outer * (H // kh) * (W // kw)):
+        raise ValueError("blocks2d: malformed problem")
+    code = _type_code(tnum)
+    if code < 0:
+        raise TypeError(f"blocks2d: unsupported dtype {src.dtype}")
+    return _blocks2d_into(src, dst, code, outer, H, W, kh, kw, opc,
+                          _blocks_threads(nthreads, cnp.PyArray_SIZE(src)))
+
+
+cdef class Blocks2D:
+    """Non-overlapping kh x kw pooling over the last two axes of arrays of one
+    shape and dtype, as a compiled plan: the road of small pooling calls.
+
+    Everything a call needs (dtype code, operation, sizes, thread count) is
+    decided once; `run` only checks that the input can be read as it is.
+
+    Parameters
+    ----------
+    in_shape, out_shape : tuple of int
+        Shapes of the input and of the result (``(..., H // kh, W // kw)``).
+    dtype : numpy.dtype
+        The input's and the result's dtype (a kernel dtype).
+    kh, kw : int
+        Window lengths along the last two axes (equal to the strides).
+    op : {'max', 'min', 'sum'}
+        The reduction.
+    nthreads : int
+        Threads for inputs large enough to be worth a parallel region.
+    """
+    cdef Py_ssize_t outer, H, W, kh, kw, size
+    cdef int opc, code, tnum, nthreads, out_ndim
+    cdef cnp.npy_intp out_dims[64]
+
+    def __init__(self, tuple in_shape, tuple out_shape, dtype, Py_ssize_t kh, Py_ssize_t kw,
+                 str op, int nthreads):
+        cdef Py_ssize_t d, nd = len(in_shape)
+        dtype = np.dtype(dtype)
+        self.tnum = dtype.num
+        self.code = _type_code(self.tnum)
+        self.opc = OPS.get(op, -1)
+        if (self.code < 0 or not dtype.isnative or self.opc not in (OP_MAX, OP_MIN, OP_SUM)
+                or nd < 2 or len(out_shape) != nd or kh < 1 or kw < 1):
+            raise ValueError("Blocks2D: malformed problem")
+        # indices counted from the front: the kernels are compiled without wraparound
+        self.H, self.W, self.kh, self.kw = in_shape[nd - 2], in_shape[nd - 1], kh, kw
+        if out_shape[nd - 2] != self.H // kh or out_shape[nd - 1] != self.W // kw:
+            raise ValueError("Blocks2D: malformed problem")
+        self.outer = 1
+        for d in range(nd - 2):
+            if out_shape[d] != in_shape[d]:
+                raise ValueError("Blocks2D: malformed problem")
+            self.outer *= in_shape[d]
+        self.size = self.outer * self.H * self.W
+        self.out_ndim = len(out_shape)
+        for d in range(self.out_ndim):
+            self.out_dims[d] = out_shape[d]
+        self.nthreads = _blocks_threads(nthreads, self.size)
+
+    def run(self, cnp.ndarray src, out=None):
+        """Pool `src` into `out` (any layout of the result's shape and dtype,
+        not overlapping `src`) or into a new array; None when `src` is not
+        C-contiguous, aligned and native of the plan's dtype and size (the
+        caller then takes the general road)."""
+        cdef cnp.ndarray dst
+        if not _kernel_ready(src, self.tnum) or cnp.PyArray_SIZE(src) != self.size:
+            return None
+        if out is not None and _kernel_ready(<cnp.ndarray?>out, self.tnum):
+            return _blocks2d_into(src, <cnp.ndarray>out, self.code, self.outer, self.H,
+                                  self.W, self.kh, self.kw, self.opc, self.nthreads)
+        dst = cnp.PyArray_EMPTY(self.out_ndim, self.out_dims, self.tnum, 0)
+        _blocks2d_into(src, dst, self.code, self.outer, self.H, self.W, self.kh, self.kw,
+                       self.opc, self.nthreads)
+        if out is None:
+            return dst
+        cnp.PyArray_CopyInto(<cnp.ndarray>out, dst)
+        return out
 
 
 cdef void _argpool(const pool_t *src, pool_t *dst, int64_t *idx, Py_ssize_t nbatch,

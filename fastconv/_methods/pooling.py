@@ -400,10 +400,10 @@ def _argpool(x, axes, plans, op, nthreads):
     return out, np.ascontiguousarray(idx.reshape(full_shape).transpose(inverse))
 
 
-def blocks_args(q, shape, dtype):
-    """Arguments of the one-pass kernel for non-overlapping 2-D windows over the
-    last two axes (``(outer, H, W, kh, kw, op)``), or None when `q` is not
-    such a pooling of arrays of `shape` and `dtype` the kernel takes as they are."""
+def blocks_plan(q, shape, dtype):
+    """The compiled one-pass plan (`Blocks2D`) of non-overlapping 2-D windows
+    over the last two axes, or None when `q` is not such a pooling of arrays
+    of `shape` and `dtype` the kernel takes as they are."""
     ndim = len(shape)
     if q.return_indices or q.op not in ("max", "min", "sum") or list(q.axes) != [ndim - 2,
                                                                                ndim - 1]:
@@ -414,23 +414,19 @@ def blocks_args(q, shape, dtype):
     if dtype.kind not in "fiu" or dtype == np.float16 or not dtype.isnative \
             or q.result_dtype != dtype:
         return None
-    return (math.prod(shape[:-2]), shape[-2], shape[-1], q.windows[0].k, q.windows[1].k, q.op)
+    return _pool.Blocks2D(tuple(shape), q.out_shape, dtype, q.windows[0].k, q.windows[1].k,
+                          q.op, q.nthreads)
 
 
 def run(q, x, out=None):
     """Pool `x` as problem `q` says, into `out` when given (an array of the
     result's shape and dtype, or for `return_indices` a pair of them, that
     overlaps nothing of `x`)."""
-    if q.blocks is not None and _calls.is_c_contiguous_aligned(x):
+    if q.blocks is not None:
         # the small-call road: one streaming pass, straight into `out` if it can be
-        target = out
-        if out is None or not _calls.is_c_contiguous_aligned(out) or out.dtype != x.dtype:
-            target = np.empty(q.out_shape, x.dtype)
-        _pool.blocks2d(x, target, *q.blocks, q.nthreads)
-        if out is not None and target is not out:
-            np.copyto(out, target)
-            return out
-        return target
+        result = q.blocks.run(x, out)
+        if result is not None:
+            return result
     result = _pool_impl(x, q.axes, q.windows, q.op, q.p, q.weights, q.count_include_pad,
                         q.return_indices, q.nthreads, q.weight_sums)
     if out is None:

@@ -177,7 +177,7 @@ class PoolProblem:
     `weight_sums` their sums over every window (None without weights);
     `out_shape` and `result_dtype` describe the result (for
     `return_indices`, the values; the indices are int64 of the same shape);
-    `blocks` holds the arguments of the one-pass 2-D kernel when it applies.
+    `blocks` holds the compiled one-pass 2-D plan (`Blocks2D`) when it applies.
     """
 
     __slots__ = ("axes", "windows", "op", "p", "weights", "weight_sums", "count_include_pad",

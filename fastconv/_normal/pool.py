@@ -107,7 +107,7 @@ def _problem(x, axes, windows, op, p, weights, count_include_pad, return_indices
     for a, pl in zip(axes, windows):
         shape[a] = pl.Lout
     q.out_shape = tuple(shape)
-    q.blocks = pooling.blocks_args(q, x.shape, x.dtype)
+    q.blocks = pooling.blocks_plan(q, x.shape, x.dtype)
     return q
 
 
@@ -190,45 +190,15 @@ def adaptive_problem(x, output_size, op, axes, p, workers):
     return x, _problem(x, ax, windows, op, p, None, False, False, nthreads)
 
 
-def _ints_key(value):
-    """`value` when it is an int or a tuple of ints, else a marker no valid
-    call's key holds."""
-    if type(value) is int:
-        return value
-    if type(value) is tuple:
-        for v in value:
-            if type(v) is not int:
-                return _UNCACHED
-        return value
-    return _UNCACHED
-
-
-_UNCACHED = object()
-
-
 def pool_key(x, size, stride, op, axes, padding, ceil_mode, p, weights, count_include_pad,
              return_indices, workers, adaptive):
     """Key of a pooling call's problem, or None when the call is not cached
     (an ndarray input and plain Python arguments only: ints, tuples of ints,
-    bools, str; the types are checked because ``True == 1``)."""
-    if type(x) is not np.ndarray or weights is not None or type(op) is not str:
-        return None
-    if (type(ceil_mode) is not bool or type(count_include_pad) is not bool
-            or type(return_indices) is not bool or (type(p) is not int and type(p) is not float)):
-        return None
-    # the layout key holds the byte order too (the kernels take native only);
-    # its strides make the key stricter than the problem needs, never looser
-    size_key = _ints_key(size)
-    stride_key = None if stride is None else _ints_key(stride)
-    axes_key = None if axes is None else _ints_key(axes)
-    padding_key = _ints_key(padding)
-    # identity tests: `_UNCACHED in key` would compare every entry with ==
-    if (size_key is _UNCACHED or stride_key is _UNCACHED or axes_key is _UNCACHED
-            or padding_key is _UNCACHED):
-        return None
-    return (adaptive, _calls.layout_key(x), size_key, stride_key, op, axes_key, padding_key,
-            ceil_mode, type(p), p, count_include_pad, return_indices,
-            resolve_workers(workers), _direct.simd_generation())
+    bools, str; see `fastconv._kernels._calls.pool_key`)."""
+    # compiled: in Python these type tests cost more than pooling a small map
+    return _calls.pool_key(adaptive, x, size, stride, op, axes, padding, ceil_mode, p, weights,
+                           count_include_pad, return_indices, resolve_workers(workers),
+                           _direct.simd_generation())
 
 
 def check_pool_out(out, q):

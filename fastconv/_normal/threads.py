@@ -30,11 +30,6 @@ def _usable_cpus():
     return _cpus[0]
 
 
-def _openmp_limit():
-    """Threads OpenMP would start from this thread (OMP_NUM_THREADS, threadpoolctl)."""
-    return _calls.default_threads(_cpus[0] if _cpus else _usable_cpus())
-
-
 def _normalize_workers(workers):
     """Validate a `workers` value (not None) and return a positive thread count.
 
@@ -67,7 +62,10 @@ def resolve_workers(workers):
     """Thread count for a call given its `workers` argument."""
     if workers is None:
         default = _local.workers
-        return default if default is not None else _openmp_limit()
+        if default is not None:
+            return default
+        # OpenMP's limit for this thread (OMP_NUM_THREADS, threadpoolctl)
+        return _calls.default_threads(_cpus[0] if _cpus else _usable_cpus())
     return _normalize_workers(workers)
 
 
