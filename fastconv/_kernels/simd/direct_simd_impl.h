@@ -120,6 +120,10 @@ FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
     for (int p = 0; p < nplanes; ++p) {
         FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
         const FC_T *wp = w + (ptrdiff_t)p * ka * kb;
+        /* Unrolled when the row count and ka are compile-time constants (a
+           full block of a square kernel, see fc_rows_): (lo, hi) then fold,
+           and the switch with its indirect jump per input row goes away. */
+#pragma GCC unroll 16
         for (int r = 0; r < nrin; ++r) {
             const int lo = r - ka + 1 > 0 ? r - ka + 1 : 0;
             const int hi = r < nrows - 1 ? r : nrows - 1;
@@ -180,6 +184,10 @@ FC_FN(fc_narrow)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
     for (int p = 0; p < nplanes; ++p) {
         FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
         const FC_T *wp = w + (ptrdiff_t)p * ka * kb;
+        /* Unrolled when the row count and ka are compile-time constants (a
+           full block of a square kernel, see fc_rows_): (lo, hi) then fold,
+           and the switch with its indirect jump per input row goes away. */
+#pragma GCC unroll 16
         for (int r = 0; r < nrin; ++r) {
             const int lo = r - ka + 1 > 0 ? r - ka + 1 : 0;
             const int hi = r < nrows - 1 ? r : nrows - 1;
@@ -314,12 +322,20 @@ FC_FN(fc_rows_)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
     }
     /* Small kernels are the common case and the most loop-overhead bound:
        constant tap counts let the tap loops unroll. */
+    /* Full row blocks of one-plane square kernels (most calls' interior)
+       also get constant row counts: see fc_block. */
+#define FC_SQUARE(K)                                                           \
+    if (nrows == FC_ROWS && nplanes == 1 && ka == (K)) {                       \
+        FC_FN(fc_row_loop)(out_rows, FC_ROWS, in_rows, 1, K, K, w, width, 1);  \
+        break;                                                                 \
+    }
     switch (kb) {
-    case 3: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 3, w, width, 1); break;
-    case 5: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 5, w, width, 1); break;
-    case 7: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 7, w, width, 1); break;
+    case 3: FC_SQUARE(3) FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 3, w, width, 1); break;
+    case 5: FC_SQUARE(5) FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 5, w, width, 1); break;
+    case 7: FC_SQUARE(7) FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, 7, w, width, 1); break;
     default: FC_FN(fc_row_loop)(out_rows, nrows, in_rows, nplanes, ka, kb, w, width, 0); break;
     }
+#undef FC_SQUARE
 }
 
 /* Channel sums of a convolution layer in the frequency domain, split
