@@ -152,3 +152,24 @@ def test_pool_key_tells_calls_apart():
 def test_pool_key_is_none_for_what_it_cannot_hold(kw):
     assert _pool_key(np.zeros((4, 6)), **kw) is None
     assert _pool_key([[0.0] * 6] * 4) is None
+
+
+def test_out_fits_only_the_exact_writeable_array():
+    f4 = np.dtype(np.float32)
+    out = np.empty((2, 3), f4)
+    assert _calls.out_fits(out, (2, 3), f4)
+    assert _calls.out_fits(out, (2, 3), np.dtype("=f4"))
+    read_only = out.copy()
+    read_only.flags.writeable = False
+
+    class Sub(np.ndarray):
+        pass
+
+    for candidate, shape, dtype in [
+        (out, (3, 2), f4), (out, (2, 3, 1), f4), (out, (2,), f4), (out, [2, 3], f4),
+        (out, (2, 3.0), f4), (out, (2, 3), np.dtype(np.float64)), (out, (2, 3), "f4"),
+        (out.astype(">f4"), (2, 3), f4), (read_only, (2, 3), f4), (out.view(Sub), (2, 3), f4),
+        (out.tolist(), (2, 3), f4), (None, (2, 3), f4),
+    ]:
+        # False only sends check_out to its full checks: they decide
+        assert not _calls.out_fits(candidate, shape, dtype)

@@ -198,3 +198,27 @@ def pool_key(bint adaptive, x, size, stride, op, axes, padding, ceil_mode, p, we
     buf[used] = n_op
     memcpy(&buf[used + 1], op_chars, n_op)
     return PyBytes_FromStringAndSize(<char *>buf, (used + 1) * sizeof(Py_ssize_t) + n_op)
+
+
+def out_fits(out, shape, dtype):
+    """Whether `out` is exactly a writeable ndarray of `shape` and `dtype`
+    (the common case of an ``out=`` check, without attribute lookups).
+    False sends the caller to its full check, which names what is wrong."""
+    cdef cnp.ndarray a
+    cdef int nd, d
+    cdef cnp.npy_intp *dims
+    if type(out) is not cnp.ndarray or type(shape) is not tuple:
+        return False
+    a = <cnp.ndarray>out
+    nd = cnp.PyArray_NDIM(a)
+    if nd != len(<tuple>shape) or not cnp.PyArray_ISWRITEABLE(a):
+        return False
+    descr = <object>cnp.PyArray_DESCR(a)
+    if descr is not dtype and (type(dtype) is str or descr != dtype):
+        return False
+    dims = cnp.PyArray_DIMS(a)
+    for d in range(nd):
+        item = (<tuple>shape)[d]
+        if type(item) is not int or dims[d] != <cnp.npy_intp>item:
+            return False
+    return True

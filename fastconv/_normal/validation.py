@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 
+from .._kernels import _calls
+
 MODES = ("full", "same", "valid")
 BOUNDARIES = {
     "fill": "fill",
@@ -184,6 +186,8 @@ def check_allocatable(nelements, itemsize, what):
 
 def check_out(out, shape, dtype):
     """Raise unless `out` is a writeable ndarray of `shape` and `dtype`."""
+    if _calls.out_fits(out, shape, dtype):
+        return
     if type(out) is not np.ndarray and not isinstance(out, np.ndarray):
         raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
     if out.shape != shape:
