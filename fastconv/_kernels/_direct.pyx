@@ -37,6 +37,11 @@ cimport numpy as cnp
 cnp.import_array()
 
 
+cdef extern from "fc_stream.h" nogil:
+    void fc_stream_copy(void *dst, const void *src, size_t nbytes)
+    void fc_stream_fence()
+    int FC_HAVE_STREAM
+
 cdef extern from "fc_omp.h" nogil:
     int fc_openmp_enabled()
     int fc_max_threads()
@@ -124,6 +129,22 @@ cdef enum:
     # default) takes tens of microseconds. Measured on 2 cores: 512^2 * 5x5
     # (6.6M) breaks even, 1024^2 * 3x3 (9.4M) gains 1.3x from a second thread.
     MIN_WORK_PER_THREAD = 1 << 22
+    # Row stride of the staging rows (CHUNK columns and a cache line).
+    STAGE_STRIDE = CHUNK + 16
+
+
+# Outputs of at least this many bytes are staged and streamed out (see
+# fc_stream.h); negative: never.
+cdef Py_ssize_t _stage_min_bytes = 64 << 20
+
+
+def set_stage_min_bytes(Py_ssize_t nbytes):
+    """Set the output size from which plans made afterwards stream their
+    output (negative: never); returns the previous value."""
+    global _stage_min_bytes
+    old = _stage_min_bytes
+    _stage_min_bytes = nbytes
+    return old
 
 
 def openmp_enabled():
@@ -294,8 +315,10 @@ cdef inline void _segment(const fc_direct_kernels *kset, num_t **outs, num_t **o
                           int nr, num_t **rows, num_t **args, int nin, num_t *ebuf,
                           Py_ssize_t edge_len, num_t *fill_row, num_t fill, Py_ssize_t g0,
                           Py_ssize_t width, Py_ssize_t scol, Py_ssize_t ncol, int bmode,
-                          int nplanes, int ka, int kb, const num_t *wk, bint buffered) noexcept nogil:
-    """Compute output columns [g0, g0 + width) of one row block.
+                          int nplanes, int ka, int kb, const num_t *wk, bint buffered,
+                          Py_ssize_t col0) noexcept nogil:
+    """Compute output columns [g0, g0 + width) of one row block, whose
+    column `col0` lies at `outs` (0 for the output's rows themselves).
 
     With `buffered`, every input row's extended window is first gathered into
     `ebuf` (used near the left/right edges); otherwise rows are read in place.
@@ -305,7 +328,7 @@ cdef inline void _segment(const fc_direct_kernels *kset, num_t **outs, num_t **o
     cdef num_t *buf
     cdef num_t *src
     for o in range(nr):
-        outs_shifted[o] = outs[o] + g0
+        outs_shifted[o] = outs[o] + (g0 - col0)
     cstart = g0 + scol
     if not buffered:
         for i in range(nin):
@@ -340,7 +363,7 @@ cdef void _item(const fc_direct_kernels *kset, Py_ssize_t item, num_t *xp, const
                 const Py_ssize_t *x_off, const Py_ssize_t *w_off,
                 int bmode, num_t fill, num_t *fill_row,
                 num_t **rows, num_t **args, num_t **outs, num_t **outs_shifted,
-                num_t *ebuf, Py_ssize_t edge_len, int R) noexcept nogil:
+                num_t *ebuf, Py_ssize_t edge_len, int R, num_t *stage) noexcept nogil:
     cdef int L = D - 2
     cdef int ka = <int>k[D - 2]
     cdef int kb = <int>k[D - 1]
@@ -350,7 +373,7 @@ cdef void _item(const fc_direct_kernels *kset, Py_ssize_t item, num_t *xp, const
     cdef Py_ssize_t nch = (mcol + CHUNK - 1) // CHUNK
     cdef Py_ssize_t O = 1, P = 1
     cdef Py_ssize_t ch, rb, oi, b, t, row0, c0, c1, jL, jR, lo, hi, e0, e1, ew
-    cdef Py_ssize_t poff, c, idx
+    cdef Py_ssize_t poff, c, idx, col0
     cdef int d, nr, nrin, o, r, p, nin
     cdef bint pfill
     cdef const num_t *wk
@@ -372,8 +395,14 @@ cdef void _item(const fc_direct_kernels *kset, Py_ssize_t item, num_t *xp, const
     c0 = ch * CHUNK
     c1 = min(c0 + CHUNK, mcol)
 
+    # The chunk's rows are computed in place, or into this thread's staging
+    # rows (column c0 at their start) and streamed out at the end.
+    col0 = c0 if stage != NULL else 0
     for o in range(nr):
-        outs[o] = op + ((b * O + oi) * mrow + row0 + o) * mcol
+        if stage != NULL:
+            outs[o] = stage + o * STAGE_STRIDE
+        else:
+            outs[o] = op + ((b * O + oi) * mrow + row0 + o) * mcol
 
     # One pointer per input row (column 0), or NULL for rows entirely in the fill.
     idx = 0
@@ -406,17 +435,22 @@ cdef void _item(const fc_direct_kernels *kset, Py_ssize_t item, num_t *xp, const
     while lo < e1:
         ew = min(<Py_ssize_t>EDGE, e1 - lo)
         _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
-                 lo, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
+                 lo, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True, col0)
         lo += ew
     if e0 > e1:
         _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
-                 e1, e0 - e1, scol, ncol, bmode, <int>P, ka, kb, wk, False)
+                 e1, e0 - e1, scol, ncol, bmode, <int>P, ka, kb, wk, False, col0)
     hi = c1
     while hi > e0:
         ew = min(<Py_ssize_t>EDGE, hi - e0)
         _segment(kset, outs, outs_shifted, nr, rows, args, nin, ebuf, edge_len, fill_row, fill,
-                 hi - ew, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True)
+                 hi - ew, ew, scol, ncol, bmode, <int>P, ka, kb, wk, True, col0)
         hi -= ew
+    if stage != NULL:
+        for o in range(nr):
+            fc_stream_copy(op + ((b * O + oi) * mrow + row0 + o) * mcol + c0,
+                           stage + o * STAGE_STRIDE, (c1 - c0) * sizeof(num_t))
+        fc_stream_fence()
 
 
 cdef void _run(const fc_direct_kernels *kset, num_t *xp, const num_t *wp, num_t *op,
@@ -426,14 +460,15 @@ cdef void _run(const fc_direct_kernels *kset, num_t *xp, const num_t *wp, num_t 
                int bmode, num_t fill, num_t *fill_row, Py_ssize_t fill_len,
                num_t **rows_ws, num_t **args_ws, num_t **outs_ws, num_t *ebuf_ws,
                Py_ssize_t ptr_stride, Py_ssize_t outs_stride, Py_ssize_t ebuf_stride,
-               Py_ssize_t edge_len, Py_ssize_t nitems, int nthreads, int R) noexcept nogil:
+               Py_ssize_t edge_len, Py_ssize_t nitems, int nthreads, int R,
+               num_t *stage_ws) noexcept nogil:
     cdef Py_ssize_t item, chunk
     cdef int tid
     if nthreads == 1:
         for item in range(nitems):
             _item(kset, item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
                   fill_row, rows_ws, args_ws, outs_ws, outs_ws + FC_ROWS_MAX,
-                  ebuf_ws, edge_len, R)
+                  ebuf_ws, edge_len, R, stage_ws)
         return
     # Dynamic chunks of consecutive items: a thread still reuses the input rows
     # of its previous row block from cache, and a thread that loses its core
@@ -444,7 +479,8 @@ cdef void _run(const fc_direct_kernels *kset, num_t *xp, const num_t *wp, num_t 
         _item(kset, item, xp, wp, op, n, k, m, s, xs, D, x_off, w_off, bmode, fill,
               fill_row, rows_ws + tid * ptr_stride, args_ws + tid * ptr_stride,
               outs_ws + tid * outs_stride, outs_ws + tid * outs_stride + FC_ROWS_MAX,
-              ebuf_ws + tid * ebuf_stride, edge_len, R)
+              ebuf_ws + tid * ebuf_stride, edge_len, R,
+              NULL if stage_ws == NULL else stage_ws + tid * R * STAGE_STRIDE)
 
 
 def correlate_direct(cnp.ndarray x, cnp.ndarray w, cnp.ndarray out, n, k, m, s, xs,
@@ -803,6 +839,8 @@ cdef class DirectKernel:
     cdef readonly Py_ssize_t out_size, w_size, itemsize
     cdef Py_ssize_t D, nbatch, nitems, edge_len, fill_len, ptr_stride, outs_stride
     cdef Py_ssize_t ebuf_stride, ws_bytes
+    # bytes of staging rows per run (0: the output is written in place)
+    cdef readonly Py_ssize_t stage_bytes
     cdef int bmode, R, code
     # The kernel set in use when the plan was made: its row-block height R
     # and its micro-kernels belong together, whatever `set_simd_level` does
@@ -861,6 +899,16 @@ cdef class DirectKernel:
         self.ws_bytes = (self.nthreads * (2 * self.ptr_stride + self.outs_stride) * sizeof(void *)
                          + (self.nthreads * self.ebuf_stride + self.fill_len) * self.itemsize
                          + 256)
+        # Streaming pays where the stores' read for ownership costs bandwidth
+        # that is short: several threads on an output far beyond the last
+        # cache. One thread is compute-bound there, and the copy-out pass
+        # only adds work (measured on a 2-core Zen 3, 3x3 float32 and
+        # float64: 1.03-1.37x faster on 2 threads from 64 MB, 0.84-1.23x on
+        # one).
+        self.stage_bytes = 0
+        if (FC_HAVE_STREAM and self.code < 2 and self.nthreads >= 2 and _stage_min_bytes >= 0
+                and self.out_size * self.itemsize >= _stage_min_bytes):
+            self.stage_bytes = self.nthreads * self.R * STAGE_STRIDE * self.itemsize
 
     def run(self, x, Py_ssize_t x_byte_offset, w, Py_ssize_t w_byte_offset, w_shape,
             w_strides, bint w_conj, cnp.ndarray out, bytes fill):
@@ -884,6 +932,7 @@ cdef class DirectKernel:
         cdef char *fill_row
         cdef char *wbuf
         cdef char *ebuf
+        cdef char *stage
         cdef void **ptrs
         cdef const char *fb
         if wnd > MAX_GATHER_DIMS or len(w_strides) != wnd:
@@ -903,7 +952,8 @@ cdef class DirectKernel:
         fb = fill
         xp = <char *>cnp.PyArray_DATA(x) + x_byte_offset
         wsrc = <const char *>cnp.PyArray_DATA(w) + w_byte_offset
-        if posix_memalign(<void **>&ws, 64, self.ws_bytes + wtotal * isz) != 0:
+        if posix_memalign(<void **>&ws, 64,
+                          self.ws_bytes + wtotal * isz + self.stage_bytes + 64) != 0:
             raise MemoryError()
         try:
             with nogil:
@@ -912,39 +962,42 @@ cdef class DirectKernel:
                 ebuf = <char *>_round_up(<Py_ssize_t>ebuf, 64)
                 fill_row = ebuf + self.nthreads * self.ebuf_stride * isz
                 wbuf = fill_row + self.fill_len * isz
+                stage = NULL
+                if self.stage_bytes:
+                    stage = <char *>_round_up(<Py_ssize_t>(wbuf + wtotal * isz), 64)
                 for i in range(self.fill_len):
                     memcpy(fill_row + i * isz, fb, isz)
                 _gather(wsrc, wbuf, wnd, wshape, wstrides, isz, w_conj)
                 if self.code == 0:
                     self._launch(<float *>xp, <const float *>wbuf,
                                  <float *>cnp.PyArray_DATA(out), <float *>fill_row, ptrs,
-                                 <float *>ebuf)
+                                 <float *>ebuf, <float *>stage)
                 elif self.code == 1:
                     self._launch(<double *>xp, <const double *>wbuf,
                                  <double *>cnp.PyArray_DATA(out), <double *>fill_row, ptrs,
-                                 <double *>ebuf)
+                                 <double *>ebuf, <double *>stage)
                 elif self.code == 2:
                     self._launch(<float complex *>xp, <const float complex *>wbuf,
                                  <float complex *>cnp.PyArray_DATA(out),
-                                 <float complex *>fill_row, ptrs, <float complex *>ebuf)
+                                 <float complex *>fill_row, ptrs, <float complex *>ebuf, NULL)
                 elif self.code == 3:
                     self._launch(<double complex *>xp, <const double complex *>wbuf,
                                  <double complex *>cnp.PyArray_DATA(out),
-                                 <double complex *>fill_row, ptrs, <double complex *>ebuf)
+                                 <double complex *>fill_row, ptrs, <double complex *>ebuf, NULL)
                 else:
                     self._launch(<int64_t *>xp, <const int64_t *>wbuf,
                                  <int64_t *>cnp.PyArray_DATA(out), <int64_t *>fill_row, ptrs,
-                                 <int64_t *>ebuf)
+                                 <int64_t *>ebuf, NULL)
         finally:
             free(ws)
         return out
 
     cdef void _launch(self, num_t *xp, const num_t *wp, num_t *op, num_t *fill_row,
-                      void **ptrs, num_t *ebuf) noexcept nogil:
+                      void **ptrs, num_t *ebuf, num_t *stage) noexcept nogil:
         cdef num_t **rows_ws = <num_t **>ptrs
         cdef num_t **args_ws = rows_ws + self.nthreads * self.ptr_stride
         cdef num_t **outs_ws = args_ws + self.nthreads * self.ptr_stride
         _run(self.kset, xp, wp, op, self.n, self.k, self.m, self.s, self.xs, <int>self.D, self.xo,
              self.wo, self.nbatch, self.bmode, fill_row[0], fill_row, self.fill_len,
              rows_ws, args_ws, outs_ws, ebuf, self.ptr_stride, self.outs_stride,
-             self.ebuf_stride, self.edge_len, self.nitems, self.nthreads, self.R)
+             self.ebuf_stride, self.edge_len, self.nitems, self.nthreads, self.R, stage)

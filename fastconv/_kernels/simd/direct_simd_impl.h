@@ -150,15 +150,11 @@ FC_FN(fc_block)(const int C, FC_T **out_rows, const int nrows, FC_T **in_rows,
             }
         }
     }
-    /* Ordinary stores, also for outputs far larger than the caches. Tried
-       on a 2-core Zen 3 for 4096^2 * 3x3 float32 with out=: non-temporal
-       stores of these vectors (aligned ones, behind a runtime flag) ran 2-4x
-       slower (the stores of FC_ROWS rows and several blocks interleave, so
-       the write-combining buffers leave with partial lines); staging rows
-       copied out per work item with full-line non-temporal stores gained
-       1.0-1.1x at 4096 columns and lost up to 1.35x at 4000. The row
-       kernel's own speed (a third of the FMA peak at 3x3 with AVX2) was the
-       limit there, not the store traffic. */
+    /* Ordinary stores. Non-temporal stores of these vectors ran 2-4x slower
+       on a 2-core Zen 3 (the stores of FC_ROWS rows and several blocks
+       interleave, so the write-combining buffers leave with partial lines):
+       outputs far larger than the caches are instead computed into staging
+       rows and streamed out whole by the caller (_direct.pyx, fc_stream.h). */
     for (int o = 0; o < FC_ROWS; ++o) {
         if (o < nrows) {
             for (int c = 0; c < C; ++c)
