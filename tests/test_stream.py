@@ -47,10 +47,12 @@ def test_kernel_streams_and_matches(dtype):
     np.testing.assert_allclose(outs[0], ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
-@pytest.mark.parametrize("shape,kshape", [((1024, 1031), (3, 3)), ((2, 400, 500), (2, 5, 5)),
-                                          ((900, 4200), (1, 7))])
+# Each boundary on its own shape: the copy-out does not depend on the
+# boundary, only the computed columns do (the same for both roads).
+@pytest.mark.parametrize("shape,kshape,boundary", [((1024, 1031), (3, 3), "fill"),
+                                                   ((2, 400, 500), (2, 5, 5), "wrap"),
+                                                   ((900, 4200), (1, 7), "reflect")])
 @pytest.mark.parametrize("mode", ["full", "same", "valid"])
-@pytest.mark.parametrize("boundary", ["fill", "wrap", "reflect"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_streamed_calls_equal_in_place_calls(shape, kshape, mode, boundary, dtype):
     rng = np.random.default_rng(len(shape) + len(mode))

@@ -96,7 +96,7 @@ if [ "$#" -gt 0 ]; then
     selection=("$@")
 else
     # Every kernel and every method: direct (every dtype and boundary, every
-    # SIMD level), separable, fft, im2col, pooling (every op, indices),
+    # SIMD level, streamed outputs), separable, fft, im2col, pooling (every op, indices),
     # adaptive pooling, threads, validation. Left out: the reference
     # implementations' own tests, docstrings, installation checks, the
     # method chooser's timings and the Hypothesis properties, which reach no
@@ -106,6 +106,7 @@ else
         "$tests/test_fft.py" "$tests/test_im2col.py" "$tests/test_pool.py"
         "$tests/test_adaptive_pool.py" "$tests/test_threads.py" "$tests/test_validation.py"
         "$tests/test_road.py" "$tests/test_pool_out.py" "$tests/test_nn.py" "$tests/test_calls.py"
+        "$tests/test_stream.py"
     )
 fi
 echo "::: tests under ASan + UBSan"
