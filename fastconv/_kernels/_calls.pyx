@@ -107,26 +107,34 @@ cdef enum:
     MAX_KEY_OP = 15
 
 
+cdef inline bint _as_word(object value, Py_ssize_t *word) noexcept:
+    """Store the exact int `value` in `word`; False (error cleared) when it
+    does not fit a C integer: such a call is simply not cached."""
+    word[0] = PyLong_AsSsize_t(value)
+    if word[0] == -1 and PyErr_Occurred():
+        PyErr_Clear()
+        return False
+    return True
+
+
 cdef inline bint _pack_ints(object value, bint none_ok, Py_ssize_t *buf,
-                            Py_ssize_t *used) except -1:
+                            Py_ssize_t *used) noexcept:
     """Append `value` (an int, a tuple of at most MAX_KEY_DIMS ints, or None
     when `none_ok`) to `buf` as a tag word then the values; False (nothing
     appended) for anything else. Types are exact: a bool is not an int here,
     as ``True == 1`` would let it share a key."""
-    cdef Py_ssize_t i, n, v
+    cdef Py_ssize_t i, n
+    cdef Py_ssize_t *at = buf + used[0]
     if value is None:
         if not none_ok:
             return False
-        buf[used[0]] = -1
+        at[0] = -1
         used[0] += 1
         return True
     if type(value) is int:
-        v = PyLong_AsSsize_t(value)
-        if v == -1 and PyErr_Occurred():  # beyond a C integer: not cached
-            PyErr_Clear()
+        at[0] = -2
+        if not _as_word(value, at + 1):
             return False
-        buf[used[0]] = -2
-        buf[used[0] + 1] = v
         used[0] += 2
         return True
     if type(value) is not tuple:
@@ -134,16 +142,11 @@ cdef inline bint _pack_ints(object value, bint none_ok, Py_ssize_t *buf,
     n = len(<tuple>value)
     if n > MAX_KEY_DIMS:
         return False
-    buf[used[0]] = n
+    at[0] = n
     for i in range(n):
         item = (<tuple>value)[i]
-        if type(item) is not int:
+        if type(item) is not int or not _as_word(item, at + 1 + i):
             return False
-        v = PyLong_AsSsize_t(item)
-        if v == -1 and PyErr_Occurred():
-            PyErr_Clear()
-            return False
-        buf[used[0] + 1 + i] = v
     used[0] += n + 1
     return True
 
@@ -175,9 +178,7 @@ def pool_key(bint adaptive, x, size, stride, op, axes, padding, ceil_mode, p, we
             and _pack_ints(axes, True, buf, &used) and _pack_ints(padding, False, buf, &used)):
         return None
     if type(p) is int:
-        buf[used] = PyLong_AsSsize_t(p)
-        if buf[used] == -1 and PyErr_Occurred():
-            PyErr_Clear()
+        if not _as_word(p, &buf[used]):
             return None
         buf[used + 1] = 0
     elif type(p) is float:

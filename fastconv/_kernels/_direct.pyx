@@ -952,8 +952,9 @@ cdef class DirectKernel:
         fb = fill
         xp = <char *>cnp.PyArray_DATA(x) + x_byte_offset
         wsrc = <const char *>cnp.PyArray_DATA(w) + w_byte_offset
-        if posix_memalign(<void **>&ws, 64,
-                          self.ws_bytes + wtotal * isz + self.stage_bytes + 64) != 0:
+        # the staging rows (if any) follow the kernels, rounded up to a cache line
+        if posix_memalign(<void **>&ws, 64, self.ws_bytes + wtotal * isz
+                          + (self.stage_bytes + 64 if self.stage_bytes else 0)) != 0:
             raise MemoryError()
         try:
             with nogil:

@@ -576,6 +576,12 @@ cdef inline bint _kernel_ready(cnp.ndarray a, int tnum) noexcept:
             and cnp.PyArray_ISNOTSWAPPED(a) and cnp.PyArray_TYPE(a) == tnum)
 
 
+cdef inline int _block_op(str op):
+    """The block kernel's code of `op` ('max', 'min' or 'sum'), or -1."""
+    cdef int opc = OPS.get(op, -1)
+    return opc if opc in (OP_MAX, OP_MIN, OP_SUM) else -1
+
+
 cdef inline int _blocks_threads(int nthreads, Py_ssize_t size) noexcept:
     # below 64 Ki elements a parallel region costs more than it saves
     return <int>max(1, min(nthreads, size // 65536))
@@ -585,8 +591,7 @@ def blocks2d(cnp.ndarray src, cnp.ndarray dst, Py_ssize_t outer, Py_ssize_t H,
              Py_ssize_t W, Py_ssize_t kh, Py_ssize_t kw, str op, int nthreads):
     """Non-overlapping pooling over the last two axes of src (outer, H, W)
     into dst (outer, H // kh, W // kw), both C-contiguous of one dtype."""
-    cdef int opc, code, tnum = cnp.PyArray_TYPE(src)
-    opc = OP_MAX if op == 'max' else OP_MIN if op == 'min' else OP_SUM if op == 'sum' else -1
+    cdef int opc = _block_op(op), code, tnum = cnp.PyArray_TYPE(src)
     if not (cnp.PyArray_IS_C_CONTIGUOUS(src) and cnp.PyArray_IS_C_CONTIGUOUS(dst)
             and cnp.PyArray_EquivTypenums(cnp.PyArray_TYPE(dst), tnum) and cnp.PyArray_ISNOTSWAPPED(src)
             and cnp.PyArray_ISNOTSWAPPED(dst) and opc >= 0 and kh >= 1 and kw >= 1
@@ -630,8 +635,8 @@ cdef class Blocks2D:
         dtype = np.dtype(dtype)
         self.tnum = dtype.num
         self.code = _type_code(self.tnum)
-        self.opc = OPS.get(op, -1)
-        if (self.code < 0 or not dtype.isnative or self.opc not in (OP_MAX, OP_MIN, OP_SUM)
+        self.opc = _block_op(op)
+        if (self.code < 0 or not dtype.isnative or self.opc < 0
                 or nd < 2 or len(out_shape) != nd or kh < 1 or kw < 1):
             raise ValueError("Blocks2D: malformed problem")
         # indices counted from the front: the kernels are compiled without wraparound
@@ -644,8 +649,8 @@ cdef class Blocks2D:
                 raise ValueError("Blocks2D: malformed problem")
             self.outer *= in_shape[d]
         self.size = self.outer * self.H * self.W
-        self.out_ndim = len(out_shape)
-        for d in range(self.out_ndim):
+        self.out_ndim = nd
+        for d in range(nd):
             self.out_dims[d] = out_shape[d]
         self.nthreads = _blocks_threads(nthreads, self.size)
 

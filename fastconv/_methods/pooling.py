@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from .._kernels import _calls, _direct
+from .._kernels import _direct
 from .problem import cast_result
 
 __all__ = ["AxisWindows", "adaptive_windows", "pool_result_dtype", "regular_windows", "run",

@@ -180,10 +180,6 @@ FC_FN(fc_narrow)(FC_T **out_rows, int nrows, FC_T **in_rows, int nplanes,
     for (int p = 0; p < nplanes; ++p) {
         FC_T **rows = in_rows + (ptrdiff_t)p * nrin;
         const FC_T *wp = w + (ptrdiff_t)p * ka * kb;
-        /* Unrolled when the row count and ka are compile-time constants (a
-           full block of a square kernel, see fc_rows_): (lo, hi) then fold,
-           and the switch with its indirect jump per input row goes away. */
-#pragma GCC unroll 16
         for (int r = 0; r < nrin; ++r) {
             const int lo = r - ka + 1 > 0 ? r - ka + 1 : 0;
             const int hi = r < nrows - 1 ? r : nrows - 1;
