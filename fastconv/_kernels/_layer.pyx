@@ -176,6 +176,29 @@ cdef void _item(const fc_direct_kernels *kset, const real_t *group_image,
                       ogroup + c0 * ostride + run_o[run], ostride)
 
 
+cdef inline void _run_item(const fc_direct_kernels *kset, const real_t *image,
+                           Py_ssize_t group_plane, const Py_ssize_t *off, Py_ssize_t R,
+                           const real_t *wpack, const real_t *init, real_t *out_image,
+                           Py_ssize_t image_offset, Py_ssize_t ostride, Py_ssize_t og,
+                           Py_ssize_t co, Py_ssize_t item, Py_ssize_t nblocks,
+                           Py_ssize_t nchunks, Py_ssize_t nruns, const Py_ssize_t *run_q,
+                           const Py_ssize_t *run_o, Py_ssize_t run_len, Py_ssize_t chunk,
+                           Py_ssize_t wq, Py_ssize_t wo, real_t *scratch) noexcept nogil:
+    """Work item `item` of one image shared by the threads, the items
+    ordered (group, run, chunk, block): the threads at work at one time
+    share a chunk's input and split its channels."""
+    cdef Py_ssize_t block = item % nblocks
+    cdef Py_ssize_t rest = item // nblocks
+    cdef Py_ssize_t part = rest % nchunks
+    cdef Py_ssize_t run, g
+    rest = rest // nchunks
+    run = rest % nruns
+    g = rest // nruns
+    _item(kset, image + g * group_plane, off, R, wpack + g * og * R, init + g * og,
+          out_image + image_offset + g * og * ostride, ostride, og, co, run, part, block,
+          run_q, run_o, run_len, chunk, wq, wo, scratch)
+
+
 cdef class Geometry:
     """What `direct_channels` needs of a layer beside its arrays, checked and
     kept once per layer plan (see `direct_channels` for the fields)."""
@@ -185,6 +208,8 @@ cdef class Geometry:
     cdef readonly Py_ssize_t run_len, wq, wo, chunk, groups
     cdef readonly int nthreads
     cdef readonly bint pack, per_group
+    # the kernel set whose channel block the geometry's chunks were cut for
+    cdef const fc_direct_kernels *kset
 
     def __init__(self, tables, tabstart, phases, qshape, bint pack, off, run_q, run_o,
                  Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
@@ -194,30 +219,70 @@ cdef class Geometry:
         self.off, self.run_q, self.run_o = off, run_q, run_o
         self.run_len, self.wq, self.wo, self.chunk, self.groups = run_len, wq, wo, chunk, groups
         self.nthreads, self.pack, self.per_group = nthreads, pack, per_group
+        self.kset = _kset()
         if (groups < 1 or d < 1 or d > MAX_AXES or self.phases.shape[0] != d
                 or self.tabstart.shape[0] != d + 1 or self.run_o.shape[0] != self.run_q.shape[0]
                 or chunk < 1 or wq < wo or nthreads < 1):
             raise ValueError("Geometry: malformed problem")
 
 
-def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1] init,
-                    real_t[:, :, ::1] out):
+def direct_channels(Geometry geo, x, w, init, out):
     """A layer by the multi-channel direct kernel, into `out`.
 
     `x` (N, C_in, *n) is the input in the compute dtype with
     element-aligned strides (read through `geo.tables` when `geo.pack`,
     else C-contiguous and read in place, `geo.qshape` then being its spatial
-    shape and `geo.phases` ones); `w` (groups, Og, R) the weights, `init`
-    (C_out,) the bias (zeros without one), `out` (N, C_out, outputs of an
-    image) C-contiguous. `geo.off` (R,) holds the tap offsets of one
-    group's channels. Run k starts at packed position ``run_q[k]`` and
-    output ``run_o[k]`` and has `run_len` positions in rows of `wq`, of
-    which the first `wo` are outputs; runs are cut into chunks of `chunk`
-    positions. With `per_group` each (image, group) is one work item,
-    packed by its thread into that thread's buffer (groups of few channels);
-    otherwise the threads share the image, one after the other.
+    shape and `geo.phases` ones); `w` the weights, C-contiguous, of shape
+    (C_out, C_in // groups, *k) or any shape of that size (its rows are the
+    reductions of `geo.off`), `init` (C_out,) the bias (zeros without one),
+    `out` (N, C_out, ...) C-contiguous, all of x's dtype. `geo.off` (R,)
+    holds the tap offsets of one group's channels. Run k starts at packed
+    position ``run_q[k]`` and output ``run_o[k]`` and has `run_len`
+    positions in rows of `wq`, of which the first `wo` are outputs; runs
+    are cut into chunks of `chunk` positions. With `per_group` each
+    (image, group) is one work item, packed by its thread into that
+    thread's buffer (groups of few channels); otherwise the threads share
+    the image, one after the other.
+
+    Not a fused-type function: those pick their specialisation by looking
+    the argument types up in a dict, several microseconds on a small layer.
     """
-    cdef cnp.ndarray xa = x
+    cdef cnp.ndarray xa = x, wa = w, ia = init, oa = out
+    cdef int typenum = cnp.PyArray_TYPE(xa)
+    cdef Py_ssize_t N = xa.shape[0] if xa.ndim else 0, cout, ostride = 1, i
+    if typenum != cnp.NPY_FLOAT32 and typenum != cnp.NPY_FLOAT64:
+        raise ValueError("direct_channels: the input must be float32 or float64")
+    if not cnp.PyArray_ISNOTSWAPPED(xa):
+        raise ValueError("direct_channels: the input must be of native byte order")
+    for a in (wa, ia, oa):
+        if (cnp.PyArray_TYPE(<cnp.ndarray>a) != typenum
+                or not cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a)
+                or not cnp.PyArray_IS_C_CONTIGUOUS(<cnp.ndarray>a)):
+            raise ValueError("direct_channels: weights, bias and output must be C-contiguous "
+                             "arrays of the input's dtype, native")
+    if not cnp.PyArray_ISWRITEABLE(oa) or oa.ndim < 2 or xa.ndim < 2 or oa.shape[0] != N:
+        raise ValueError("direct_channels: malformed problem")
+    cout = oa.shape[1]
+    for i in range(2, oa.ndim):
+        ostride *= oa.shape[i]
+    if (cnp.PyArray_SIZE(wa) != cout * geo.off.shape[0]
+            or ia.ndim != 1 or ia.shape[0] != cout):
+        raise ValueError("direct_channels: malformed problem")
+    if typenum == cnp.NPY_FLOAT32:
+        _channels(geo, xa, <const float *>cnp.PyArray_DATA(wa),
+                  <const float *>cnp.PyArray_DATA(ia), <float *>cnp.PyArray_DATA(oa), cout,
+                  ostride)
+    else:
+        _channels(geo, xa, <const double *>cnp.PyArray_DATA(wa),
+                  <const double *>cnp.PyArray_DATA(ia), <double *>cnp.PyArray_DATA(oa), cout,
+                  ostride)
+    return out
+
+
+cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *init,
+                   real_t *out, Py_ssize_t cout, Py_ssize_t ostride) except -1:
+    """`direct_channels` once its arrays are checked: `w` (groups, Og, R),
+    `init` (C_out,), `out` (N, C_out, ostride)."""
     cdef const int64_t[::1] tables = geo.tables
     cdef const Py_ssize_t[::1] tabstart = geo.tabstart, phases = geo.phases
     cdef const Py_ssize_t[::1] qshape = geo.qshape, off = geo.off
@@ -226,11 +291,12 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
     cdef int nthreads = geo.nthreads
     cdef bint pack = geo.pack, per_group = geo.per_group
     cdef Py_ssize_t N = xa.shape[0], cin = xa.shape[1], d = qshape.shape[0]
-    cdef Py_ssize_t G = geo.groups, cout = out.shape[1], cg, og, R = off.shape[0]
-    cdef Py_ssize_t co = _kset().mc_channels
+    cdef Py_ssize_t G = geo.groups, cg, og, R = off.shape[0]
+    cdef const fc_direct_kernels *kset = geo.kset
+    cdef Py_ssize_t co = kset.mc_channels
     cdef Py_ssize_t nruns = run_q.shape[0], nchunks, nblocks, nitems, item, rest
-    cdef Py_ssize_t plane = 1, n, c, i, g, run, part, block, c0, nco, q0, q1
-    cdef Py_ssize_t ostride = out.shape[2], itemsize = xa.itemsize
+    cdef Py_ssize_t plane = 1, n, c, i, g, run, part, block
+    cdef Py_ssize_t itemsize = xa.itemsize
     cdef Py_ssize_t xstride[MAX_AXES]
     cdef Py_ssize_t cstride, nstride
     cdef const real_t *xbase = <const real_t *>cnp.PyArray_DATA(xa)
@@ -241,20 +307,11 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
     cdef Py_ssize_t spill_size, packed_size
     cdef Py_ssize_t sub
     cdef int tid
-    cdef const fc_direct_kernels *kset = _kset()
     cdef real_t *wpack
-    cdef int typenum
     if xa.ndim != d + 2:
         raise ValueError("direct_channels: malformed problem")
-    if real_t is float:
-        typenum = cnp.NPY_FLOAT32
-    else:
-        typenum = cnp.NPY_FLOAT64
-    if cnp.PyArray_TYPE(xa) != typenum or not cnp.PyArray_ISNOTSWAPPED(xa):
-        raise ValueError("direct_channels: the input must be of the weights' dtype, native")
     cg, og = cin // G, cout // G
-    if (cin % G or cout % G or w.shape[0] != G or w.shape[1] != og or w.shape[2] != R
-            or init.shape[0] != cout or out.shape[0] != N):
+    if cin % G or cout % G:
         raise ValueError("direct_channels: malformed problem")
     for i in range(d):
         plane *= phases[i] * qshape[i]
@@ -270,7 +327,7 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
     nblocks = (og + co - 1) // co
     nitems = G * nruns * nchunks * nblocks
     if N == 0 or nitems == 0 or R == 0:
-        return out
+        return 0
     # one workspace: packed weights, output buffers, packed input
     spill_size = co * chunk if wq != wo else 0
     packed_size = (nthreads * cg * plane if per_group else cin * plane) if pack else 0
@@ -283,7 +340,7 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
     packed = spill + nthreads * spill_size
     try:
         with nogil:
-            pack_channel_blocks(&w[0, 0, 0], G, og, R, wpack, co)
+            pack_channel_blocks(w, G, og, R, wpack, co)
         if per_group:
             # one item per (image, group), packed by its thread into its own
             # buffer: many small groups (depthwise layers) stay in that core's
@@ -302,11 +359,29 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
                     else:
                         image = xbase + n * nstride + g * cg * plane
                     for sub in range(nruns * nchunks * nblocks):
-                        _item(kset, image, &off[0], R, wpack + g * og * R, &init[g * og],
-                              &out[n, g * og, 0], ostride, og, co, sub // (nchunks * nblocks),
-                              (sub // nblocks) % nchunks, sub % nblocks, &run_q[0],
-                              &run_o[0], run_len, chunk, wq, wo, spill + tid * spill_size)
-            return out
+                        _item(kset, image, &off[0], R, wpack + g * og * R, init + g * og,
+                              out + (n * cout + g * og) * ostride, ostride, og, co,
+                              sub // (nchunks * nblocks), (sub // nblocks) % nchunks,
+                              sub % nblocks, &run_q[0], &run_o[0], run_len, chunk, wq, wo,
+                              spill + tid * spill_size)
+            return 0
+        if nthreads == 1:
+            # no OpenMP team to form: the same items in order
+            with nogil:
+                for n in range(N):
+                    if pack:
+                        for c in range(cin):
+                            _pack_channel(xbase + n * nstride + c * cstride, xstride,
+                                          &tables[0], &tabstart[0], &phases[0], &qshape[0],
+                                          <int>d, packed + c * plane)
+                        image = packed
+                    else:
+                        image = xbase + n * nstride
+                    for item in range(nitems):
+                        _run_item(kset, image, cg * plane, &off[0], R, wpack, init, out,
+                                  n * cout * ostride, ostride, og, co, item, nblocks, nchunks,
+                                  nruns, &run_q[0], &run_o[0], run_len, chunk, wq, wo, spill)
+            return 0
         with nogil, parallel(num_threads=nthreads):
             for n in range(N):
                 if pack:
@@ -318,19 +393,10 @@ def direct_channels(Geometry geo, x, const real_t[:, :, ::1] w, const real_t[::1
                 else:
                     image = xbase + n * nstride
                 for item in prange(nitems, schedule='dynamic'):
-                    # items ordered (group, run, chunk, block): the threads at
-                    # work at one time share a chunk's input and split its
-                    # channels
-                    block = item % nblocks
-                    rest = item // nblocks
-                    part = rest % nchunks
-                    rest = rest // nchunks
-                    run = rest % nruns
-                    g = rest // nruns
-                    _item(kset, image + g * cg * plane, &off[0], R, wpack + g * og * R,
-                          &init[g * og], &out[n, g * og, 0], ostride, og, co, run, part,
-                          block, &run_q[0], &run_o[0], run_len, chunk, wq, wo,
-                          spill + threadid() * spill_size)
+                    _run_item(kset, image, cg * plane, &off[0], R, wpack, init, out,
+                              n * cout * ostride, ostride, og, co, item, nblocks, nchunks,
+                              nruns, &run_q[0], &run_o[0], run_len, chunk, wq, wo,
+                              spill + threadid() * spill_size)
     finally:
         free(work)
-    return out
+    return 0

@@ -346,7 +346,7 @@ class ChannelsGeometry:
     key, so plans keep it. `kernel` is the compiled kernel's checked
     `_layer.Geometry`; the others are what this side needs of it."""
 
-    __slots__ = ("pack", "reduction", "zeros", "kernel")
+    __slots__ = ("pack", "zeros", "kernel", "result_shape")
 
 
 def channels_geometry(lp, c_contiguous):
@@ -384,7 +384,8 @@ def channels_geometry(lp, c_contiguous):
     group_bytes = (lp.c_in // lp.groups) * math.prod(qshape) * math.prod(phases) * (
         lp.compute_dtype.itemsize)
     per_group = lp.batch * lp.groups >= 2 * nthreads and group_bytes <= _GROUP_INPUT_BYTES
-    geo.pack, geo.reduction = pack, off.size
+    geo.pack = pack
+    geo.result_shape = (lp.batch, lp.c_out, *lp.out_spatial)
     geo.zeros = np.zeros(lp.c_out, lp.compute_dtype)
     geo.kernel = _layer.Geometry(tables, np.asarray(starts, np.intp),
                                  np.asarray(phases, np.intp), np.asarray(qshape, np.intp), pack,
@@ -448,13 +449,10 @@ def run_direct_channels(lp, geo=None, target=None, arrays=None):
     x = channels_input(x, compute)
     if geo is None or (not geo.pack and not x.flags.c_contiguous):
         geo = channels_geometry(lp, x.flags.c_contiguous)
-    G = lp.groups
-    og = lp.c_out // G
-    w = np.ascontiguousarray(weight, dtype=compute).reshape(G, og, geo.reduction)
+    w = np.ascontiguousarray(weight, dtype=compute)
     init = geo.zeros if bias is None else np.ascontiguousarray(bias, dtype=compute)
-    result = target if target is not None else np.empty(
-        (lp.batch, lp.c_out, *lp.out_spatial), compute)
-    _layer.direct_channels(geo.kernel, x, w, init, result.reshape(lp.batch, lp.c_out, -1))
+    result = target if target is not None else np.empty(geo.result_shape, compute)
+    _layer.direct_channels(geo.kernel, x, w, init, result)
     return result
 
 

@@ -1,0 +1,81 @@
+"""The multi-channel layer kernel's entry point checks its arrays itself.
+
+`fastconv._kernels._layer.direct_channels` is not a fused-type function (its
+dispatch would cost more than a small layer's work), so it checks dtypes,
+contiguity and sizes by hand: every wrong array must be refused with a
+ValueError, never read or written out of bounds.
+"""
+
+import numpy as np
+import pytest
+
+from fastconv._kernels import _layer
+from fastconv._methods.layer import channels_geometry
+from fastconv._normal.layer import layer_problem
+from fastconv import nn
+
+from _nn_reference import conv_reference
+
+
+def _layer_arrays(dtype, padding):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 6, 9, 8)).astype(dtype)
+    weight = rng.standard_normal((4, 3, 3, 2)).astype(dtype)
+    bias = rng.standard_normal(4).astype(dtype)
+    lp = layer_problem(x, weight, bias, 1, padding, 1, 2, "zeros", 1)
+    return x, weight, bias, lp
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", [0, 1])
+def test_kernel_matches_the_reference(dtype, padding):
+    x, weight, bias, lp = _layer_arrays(dtype, padding)
+    geo = channels_geometry(lp, True)
+    assert geo.pack == (padding != 0)
+    out = np.full(geo.result_shape, np.nan, dtype)
+    assert _layer.direct_channels(geo.kernel, x, weight, bias, out) is out
+    expected = conv_reference(x, weight, bias, stride=1, padding=padding, dilation=1, groups=2)
+    tol = 1e-4 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+    np.testing.assert_allclose(nn.conv(x, weight, bias, padding=padding, groups=2,
+                                       method="direct"), out, rtol=tol, atol=tol)
+
+
+def _bad_calls(x, weight, bias, out):
+    other = np.float64 if x.dtype == np.float32 else np.float32
+    readonly = out.copy()
+    readonly.flags.writeable = False
+    yield "x dtype", (x.astype(other), weight, bias, out)
+    yield "x int", (x.astype(np.int32), weight, bias, out)
+    yield "x byte order", (x.astype(x.dtype.newbyteorder()), weight, bias, out)
+    yield "x 1-d", (x.reshape(-1), weight, bias, out)
+    yield "x scalar", (np.float32(1.0), weight, bias, out)
+    yield "weight dtype", (x, weight.astype(other), bias, out)
+    yield "weight strided", (x, np.repeat(weight, 2, axis=3)[..., ::2], bias, out)
+    yield "weight size", (x, weight[:3], bias, out)
+    yield "bias size", (x, weight, bias[:3], out)
+    yield "bias 2-d", (x, weight, bias.reshape(2, 2), out)
+    yield "bias dtype", (x, weight, bias.astype(other), out)
+    yield "out dtype", (x, weight, bias, out.astype(other))
+    yield "out strided", (x, weight, bias, np.repeat(out, 2, axis=3)[..., ::2])
+    yield "out batch", (x, weight, bias, out[:1])
+    yield "out channels", (x, weight, bias, out[:, :2])
+    yield "out 1-d", (x, weight, bias, out.reshape(-1))
+    yield "out read-only", (x, weight, bias, readonly)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kernel_refuses_wrong_arrays(dtype):
+    x, weight, bias, lp = _layer_arrays(dtype, 1)
+    geo = channels_geometry(lp, True)
+    out = np.zeros(geo.result_shape, dtype)
+    before = [a.copy() for a in (x, weight, bias)]
+    refused = 0
+    for what, args in _bad_calls(x, weight, bias, out):
+        with pytest.raises((ValueError, TypeError), match="direct_channels|ndarray|Argument"):
+            _layer.direct_channels(geo.kernel, *args)
+        refused += 1
+    assert refused == 17
+    assert not out.any(), "a refused call wrote into out"
+    for a, b in zip((x, weight, bias), before):
+        np.testing.assert_array_equal(a, b)
