@@ -3,7 +3,11 @@
 # the tests that reach every kernel and every method under it. Exits non-zero
 # on any sanitizer report (the process aborts at the first one) or failure.
 #
-# usage: tools/sanitize.sh [pytest arguments, replacing the default selection]
+# usage: tools/sanitize.sh [--build-only | --no-build] [pytest arguments,
+#        replacing the default selection]
+#   --build-only  build the sanitized wheel and its venv, run no test (CI
+#                 builds while the plain test suite runs)
+#   --no-build    run the tests on the build a --build-only run left
 #
 # Environment:
 #   PYTHON                  interpreter with numpy, scipy, pytest, hypothesis
@@ -35,6 +39,11 @@ checkout_id="$(printf '%s' "$root" | cksum | cut -d' ' -f1)"
 work="${FASTCONV_SANITIZE_DIR:-${TMPDIR:-/tmp}/fastconv-sanitize-$checkout_id}"
 python="${PYTHON:-python}"
 cc="${CC:-gcc}"
+phase=all
+case "${1:-}" in
+    --build-only) phase=build; shift ;;
+    --no-build) phase=test; shift ;;
+esac
 mkdir -p "$work"
 # Two runs sharing a work folder would rebuild each other's files: the
 # second waits for the first.
@@ -43,29 +52,44 @@ if command -v flock > /dev/null; then
     flock 9
 fi
 
-echo "::: sanitizer build (ASan + UBSan) in $work"
-rm -rf "$work/wheel"
-isolation=()
-# Without build isolation when the build requirements are already there
-# (faster, works offline); else pip fetches them.
-if "$python" -c "import mesonpy, Cython" 2>/dev/null; then
-    isolation=(--no-build-isolation)
-fi
-CC="$cc" "$python" -m pip wheel "$root" --no-deps -q "${isolation[@]}" -w "$work/wheel" \
-    -Cbuild-dir="$work/build" \
-    -Csetup-args=-Db_sanitize=address,undefined \
-    -Csetup-args=-Db_lundef=false \
-    -Csetup-args=-Doptimization=1 \
-    "-Csetup-args=-Dc_args=-fno-sanitize-recover=all -fno-omit-frame-pointer -g1"
-
 venv="$work/venv"
-rm -rf "$venv"
-"$python" -m venv --without-pip "$venv"
 vpython="$venv/bin/python"
-vsite="$("$vpython" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-(cd "$work" && "$python" -c 'import os, sys
+vsite_of() {
+    "$vpython" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'
+}
+
+if [ "$phase" != test ]; then
+    echo "::: sanitizer build (ASan + UBSan) in $work"
+    rm -rf "$work/wheel"
+    isolation=()
+    # Without build isolation when the build requirements are already there
+    # (faster, works offline); else pip fetches them.
+    if "$python" -c "import mesonpy, Cython" 2>/dev/null; then
+        isolation=(--no-build-isolation)
+    fi
+    CC="$cc" "$python" -m pip wheel "$root" --no-deps -q "${isolation[@]}" -w "$work/wheel" \
+        -Cbuild-dir="$work/build" \
+        -Csetup-args=-Db_sanitize=address,undefined \
+        -Csetup-args=-Db_lundef=false \
+        -Csetup-args=-Doptimization=1 \
+        "-Csetup-args=-Dc_args=-fno-sanitize-recover=all -fno-omit-frame-pointer -g1"
+
+    rm -rf "$venv"
+    "$python" -m venv --without-pip "$venv"
+    vsite="$(vsite_of)"
+    (cd "$work" && "$python" -c 'import os, sys
 print("\n".join(p for p in sys.path if p and os.path.isdir(p)))') > "$vsite/caller-packages.pth"
-"$python" -m pip install -q --no-deps --target "$vsite" "$work"/wheel/fastconv-*.whl
+    "$python" -m pip install -q --no-deps --target "$vsite" "$work"/wheel/fastconv-*.whl
+    echo "::: sanitizer build done"
+fi
+if [ "$phase" = build ]; then
+    exit 0
+fi
+if [ ! -x "$vpython" ]; then
+    echo "sanitize.sh --no-build: no sanitized build in $work (run --build-only first)" >&2
+    exit 2
+fi
+vsite="$(vsite_of)"
 
 asan="$("$cc" -print-file-name=libasan.so)"
 if [ ! -e "$asan" ]; then
@@ -106,7 +130,7 @@ else
         "$tests/test_fft.py" "$tests/test_im2col.py" "$tests/test_pool.py"
         "$tests/test_adaptive_pool.py" "$tests/test_threads.py" "$tests/test_validation.py"
         "$tests/test_road.py" "$tests/test_pool_out.py" "$tests/test_nn.py" "$tests/test_calls.py"
-        "$tests/test_stream.py"
+        "$tests/test_stream.py" "$tests/test_layer_kernel.py"
     )
 fi
 echo "::: tests under ASan + UBSan"
