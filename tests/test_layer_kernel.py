@@ -1,4 +1,5 @@
-"""The multi-channel layer kernel's entry point checks its arrays itself.
+"""The layer kernels: the multi-channel kernel's entry point checks its arrays
+itself; Winograd's tiles are exact at every SIMD level.
 
 `fastconv._kernels._layer.direct_channels` is not a fused-type function (its
 dispatch would cost more than a small layer's work), so it checks dtypes,
@@ -10,11 +11,11 @@ import numpy as np
 import pytest
 
 from fastconv._kernels import _layer
-from fastconv._methods.layer import channels_geometry
+from fastconv._methods.layer import channels_geometry, winograd_tile
 from fastconv._normal.layer import layer_problem
 from fastconv import nn
 
-from _nn_reference import conv_reference
+from _nn_reference import assert_nn_close, conv_bound, conv_reference
 
 
 def _layer_arrays(dtype, padding):
@@ -79,3 +80,39 @@ def test_kernel_refuses_wrong_arrays(dtype):
     assert not out.any(), "a refused call wrote into out"
     for a, b in zip((x, weight, bias), before):
         np.testing.assert_array_equal(a, b)
+
+
+# Output widths and heights around every vector length of the transforms
+# (2, 4, 8 and 16 tiles of 2 or 4 outputs: lanes of float64/float32 at each
+# SIMD level), with partial tiles at the right and bottom edges.
+WINOGRAD_SIZES = [(1, 1), (2, 3), (3, 7), (5, 9), (4, 16), (7, 33), (9, 64), (6, 65),
+                  (13, 70), (2, 130)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_winograd_tiles_at_every_simd_level(simd_level, dtype):
+    rng = np.random.default_rng(3)
+    tiles = set()
+    for ho, wo in WINOGRAD_SIZES:
+        x = rng.standard_normal((2, 3, ho, wo)).astype(dtype)
+        weight = rng.standard_normal((5, 3, 3, 3)).astype(dtype)
+        bias = rng.standard_normal(5).astype(dtype)
+        lp = layer_problem(x, weight, bias, 1, 1, 1, 1, "zeros", 2)
+        tiles.add(winograd_tile(lp))
+        got = nn.conv(x, weight, bias, padding=1, method="winograd", workers=2)
+        expected = conv_reference(x, weight, bias, padding=1)
+        bound = conv_bound(x, weight, bias, padding=1)
+        assert_nn_close(got, expected, bound, err_msg=f"{simd_level} {ho}x{wo}",
+                        rtol_factor=10.0, normwise=True)
+    # both F(2x2, 3x3) (the 1x1, 2x3 maps) and F(4x4, 3x3) ran
+    assert tiles == {2, 4}
+
+
+def test_winograd_tile_rule():
+    def tile(ho, wo):
+        x = np.zeros((1, 2, ho, wo), np.float32)
+        return winograd_tile(layer_problem(x, np.zeros((2, 2, 3, 3), np.float32), None, 1,
+                                           1, 1, 1, "zeros", 1))
+    # F(4x4) from rows of 6 tiles (21 outputs) where it multiplies less
+    assert [tile(1, 1), tile(4, 4), tile(14, 14), tile(40, 20), tile(24, 24), tile(56, 56),
+            tile(8, 40), tile(2, 40)] == [2, 2, 2, 2, 4, 4, 4, 2]

@@ -5,14 +5,19 @@
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
 cdef extern from "direct_simd.h" nogil:
-    ctypedef void (*fc_wg_in_f32_fn)(const float *, Py_ssize_t, Py_ssize_t, float *,
-                                     Py_ssize_t) noexcept nogil
-    ctypedef void (*fc_wg_in_f64_fn)(const double *, Py_ssize_t, Py_ssize_t, double *,
-                                     Py_ssize_t) noexcept nogil
-    ctypedef void (*fc_wg_out_f32_fn)(const float *, Py_ssize_t, Py_ssize_t, float *,
-                                      Py_ssize_t, int, Py_ssize_t, float) noexcept nogil
-    ctypedef void (*fc_wg_out_f64_fn)(const double *, Py_ssize_t, Py_ssize_t, double *,
-                                      Py_ssize_t, int, Py_ssize_t, double) noexcept nogil
+    # (direct_simd.h) the last argument: m of F(m x m, 3x3), 2 or 4
+    ctypedef void (*fc_wg_in_f32_fn)(const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                     Py_ssize_t, Py_ssize_t, Py_ssize_t, float *, Py_ssize_t,
+                                     int) noexcept nogil
+    ctypedef void (*fc_wg_in_f64_fn)(const double *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                     Py_ssize_t, Py_ssize_t, Py_ssize_t, double *, Py_ssize_t,
+                                     int) noexcept nogil
+    ctypedef void (*fc_wg_out_f32_fn)(const float *, Py_ssize_t, float *, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, float, int) noexcept nogil
+    ctypedef void (*fc_wg_out_f64_fn)(const double *, Py_ssize_t, double *, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                                      Py_ssize_t, Py_ssize_t, double, int) noexcept nogil
     ctypedef void (*fc_mc_f32_fn)(const float *, const Py_ssize_t *, int, const float *, int,
                                   const float *, float *, Py_ssize_t, Py_ssize_t,
                                   Py_ssize_t) noexcept nogil

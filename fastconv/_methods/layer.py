@@ -599,44 +599,76 @@ def fft_channel_counts(lp):
 
 
 def winograd_applies(lp):
-    """Whether Winograd F(2x2, 3x3) computes `lp`: 2 spatial axes, a 3x3
+    """Whether Winograd F(m x m, 3x3) computes `lp`: 2 spatial axes, a 3x3
     kernel, no stride or dilation, a floating dtype."""
     return (len(lp.k) == 2 and lp.k == [3, 3] and lp.plain
             and lp.compute_dtype.kind == "f")
 
 
 # Bytes of a chunk's transformed input and products: they stay in L2 between
-# the input transform, the 16 products and the output transform.
+# the input transform, the products and the output transform.
 WINOGRAD_CHUNK_BYTES = 2**20
 # Fewest tiles of a chunk (its products' positions).
 WINOGRAD_MIN_TILES = 64
 
 
+def winograd_products_per_output(lp, m):
+    """Products of F(m x m, 3x3) per output of layer `lp`: (m + 2)^2 for
+    m^2 outputs, the tiles cropped at the output's edges counted whole."""
+    tiled = math.prod(-(-n // m) * m for n in lp.out_spatial)
+    return (m + 2) ** 2 / m**2 * tiled / max(math.prod(lp.out_spatial), 1)
+
+
+# Fewest tiles per row of F(4x4, 3x3): its transforms run whole vectors of
+# tiles, so narrower rows waste most of each. Measured on one Zen 4 core
+# (AVX-512): F(2x2) was faster on 7x7 and 14x14 maps of 128-512 channels,
+# F(4x4) from 28x28 up (1.3-2x on 28x28 to 112x112 maps of 64-256 channels).
+WINOGRAD_F4_MIN_TILES = 6
+
+
+def winograd_tile(lp):
+    """m of the Winograd F(m x m, 3x3) that computes layer `lp`: 4 (36
+    products for 16 outputs) on rows of at least `WINOGRAD_F4_MIN_TILES`
+    tiles, unless its cropped tiles waste so much that 2 (16 products for 4
+    outputs) multiplies less; else 2. Both keep the error within 10 times
+    the direct method's in float32 (tested against float64)."""
+    per4, per2 = (winograd_products_per_output(lp, m) for m in (4, 2))
+    wide = -(-lp.out_spatial[-1] // 4) >= WINOGRAD_F4_MIN_TILES
+    return 4 if wide and per4 <= per2 else 2
+
+
 def run_winograd(lp):
-    """Layer `lp` by Winograd F(2x2, 3x3) (`fastconv._kernels._winograd`):
-    the result in the compute dtype, bias added, ``(N, C_out, Ho, Wo)``."""
+    """Layer `lp` by Winograd F(m x m, 3x3) (`fastconv._kernels._winograd`,
+    m from `winograd_tile`): the result in the compute dtype, bias added,
+    ``(N, C_out, Ho, Wo)``."""
     compute = lp.compute_dtype
     ho, wo = lp.out_spatial
+    m = winograd_tile(lp)
     xpad = padded_input(lp)
-    # the last tiles of an odd-sized output read one row / column past the
-    # padding: zeros (their outputs are cropped)
-    extra_h, extra_w = ho % 2, wo % 2
-    if extra_h or extra_w:
-        grown = np.zeros(xpad.shape[:2] + (xpad.shape[2] + extra_h, xpad.shape[3] + extra_w),
-                         compute)
+    # the last tiles of an output that is no multiple of m read rows and
+    # columns past the padding, and the input transforms whole vectors of
+    # tiles (up to 16): zeros (their outputs are cropped)
+    tiles_h, tiles_w = -(-ho // m), -(-wo // m)
+    extra_h = m * tiles_h + 2 - xpad.shape[2]
+    extra_w = m * -(-tiles_w // 16) * 16 + m - xpad.shape[3]
+    if extra_h > 0 or extra_w > 0:
+        grown = np.zeros(xpad.shape[:2] + (xpad.shape[2] + max(extra_h, 0),
+                                           xpad.shape[3] + max(extra_w, 0)), compute)
         grown[:, :, :xpad.shape[2], :xpad.shape[3]] = xpad
         xpad = grown
     G = lp.groups
     cg, og = lp.c_in // G, lp.c_out // G
-    U = np.empty((16, G, og, cg), compute)
-    _winograd.winograd_f2_weights(np.ascontiguousarray(lp.weight, dtype=compute), U, G)
+    points = (m + 2) ** 2
+    U = np.empty(points * lp.c_out * cg, compute)
+    _winograd.winograd_weights(np.ascontiguousarray(lp.weight, dtype=compute), U, G, m,
+                               lp.nthreads)
     bias = None if lp.bias is None else np.ascontiguousarray(lp.bias, dtype=compute)
     out = np.empty((lp.batch, lp.c_out, ho, wo), compute)
-    per_row = 16 * (cg + og) * compute.itemsize * -(-wo // 2)
+    per_row = points * (cg + og) * compute.itemsize * tiles_w
     # and at least a few vectors of tiles: the products run along the tiles
-    rows_per_chunk = max(-(-WINOGRAD_MIN_TILES // -(-wo // 2)), WINOGRAD_CHUNK_BYTES // per_row)
-    rows_per_chunk = max(1, min(-(-ho // 2), rows_per_chunk))
-    _winograd.winograd_f2(xpad, U, bias, out, G, rows_per_chunk, lp.nthreads)
+    rows_per_chunk = max(-(-WINOGRAD_MIN_TILES // tiles_w), WINOGRAD_CHUNK_BYTES // per_row)
+    rows_per_chunk = max(1, min(lp.batch * tiles_h, rows_per_chunk))
+    _winograd.winograd(xpad, U, bias, out, G, rows_per_chunk, lp.nthreads, m)
     return out
 
 

@@ -450,10 +450,28 @@ def _layer_fft_guard(lp, p):
 # times more for 3x3 ones; the factors keep each layer's choice on its
 # fastest method where the predictions are that far apart.
 LAYER_FACTORS = {"direct": 1.8, "im2col": 0.5, "fft": 1.5}
-# Winograd F(2x2, 3x3) is predicted from the im2col GEMMs it replaces: 16
-# products for every 36 multiply-adds of the direct sum, and its transforms;
-# measured 0.45-0.95 of the im2col time on the 3x3 layers of the table.
-WINOGRAD_OF_IM2COL = 0.6
+# Winograd F(m x m, 3x3) runs the multi-channel kernel on its products, so
+# it is predicted from the direct kernel's time: scaled by its products per
+# output against the direct sum's 9, times the cost of its transforms,
+# workspace and weight transform, which grows as the channels (the products'
+# sizes) shrink: WINOGRAD_OF_DIRECT * (1 + WINOGRAD_CHANNELS / channels),
+# fitted to Winograd / direct times of 0.55-0.7 on the 3x3 layers of 64 and
+# 256 channels of benchmarks/compare_nn.py and about 1.1 on layers of 3 and
+# 16 channels (2-core Zen 4, AVX-512); plus a longer call (30 us more than
+# the direct kernel's measured on a tiny layer).
+WINOGRAD_OF_DIRECT = 1.6
+WINOGRAD_CHANNELS = 16
+WINOGRAD_CALL = 3.0e-5
+
+
+def predict_layer_winograd(lp):
+    """Predicted seconds of Winograd (`_layer.run_winograd`) on layer `lp`."""
+    call = LAYER_DIRECT[0]
+    work = predict_layer_direct(lp) - call
+    per_output = _layer.winograd_products_per_output(lp, _layer.winograd_tile(lp))
+    channels = max(1, min(lp.c_in, lp.c_out) // lp.groups)
+    factor = WINOGRAD_OF_DIRECT * (1 + WINOGRAD_CHANNELS / channels)
+    return call + WINOGRAD_CALL + factor * work * per_output / 9
 
 
 def cheapest(p, methods, layer=None):
@@ -486,10 +504,7 @@ def cheapest(p, methods, layer=None):
         if "direct" in methods and channel_direct:
             costs["direct"] = predict_layer_direct(layer)
         if "winograd" in methods:
-            im2col = costs["im2col"] if "im2col" in costs else (
-                CONSTANTS["im2col"][0] + LAYER_FACTORS["im2col"]
-                * (predict(p, "im2col") - CONSTANTS["im2col"][0]))
-            costs["winograd"] = WINOGRAD_OF_IM2COL * im2col
+            costs["winograd"] = predict_layer_winograd(layer)
     order = sorted(costs, key=costs.get)
     for method in order:
         if method == "fft" and channel_fft:

@@ -39,13 +39,18 @@ typedef void (*fc_csum_f32_fn)(const float *, const float *, const float *, cons
 typedef void (*fc_csum_f64_fn)(const double *, const double *, const double *,
                                const double *, double *, double *, int, int, ptrdiff_t,
                                ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
-/* Winograd F(2x2, 3x3) transforms of one tile row (direct_simd_impl.h). */
-typedef void (*fc_wg_in_f32_fn)(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t);
-typedef void (*fc_wg_in_f64_fn)(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t);
-typedef void (*fc_wg_out_f32_fn)(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int,
-                                 ptrdiff_t, float);
-typedef void (*fc_wg_out_f64_fn)(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t,
-                                 int, ptrdiff_t, double);
+/* Winograd F(m x m, 3x3) transforms of a chunk's tile rows, m = 2 or 4 the
+   last argument (direct_simd_impl.h). */
+typedef void (*fc_wg_in_f32_fn)(const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int);
+typedef void (*fc_wg_in_f64_fn)(const double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                                ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int);
+typedef void (*fc_wg_out_f32_fn)(const float *, ptrdiff_t, float *, ptrdiff_t, ptrdiff_t,
+                                 ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, float,
+                                 int);
+typedef void (*fc_wg_out_f64_fn)(const double *, ptrdiff_t, double *, ptrdiff_t, ptrdiff_t,
+                                 ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, double,
+                                 int);
 /* Multi-channel direct kernel of layers over positions [q0, q1)
    (layer_simd_impl.h): in, off, R, w, nco, init, out, ostride, q0, q1. */
 typedef void (*fc_mc_f32_fn)(const float *, const ptrdiff_t *, int, const float *, int,
@@ -101,12 +106,16 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
     void fc_csum_f64_##sfx(const double *, const double *, const double *,       \
                            const double *, double *, double *, int, int,         \
                            ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t); \
-    void fc_wg_in_f32_##sfx(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t);    \
-    void fc_wg_in_f64_##sfx(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t);  \
-    void fc_wg_out_f32_##sfx(const float *, ptrdiff_t, ptrdiff_t, float *, ptrdiff_t,    \
-                             int, ptrdiff_t, float);                                     \
-    void fc_wg_out_f64_##sfx(const double *, ptrdiff_t, ptrdiff_t, double *, ptrdiff_t,  \
-                             int, ptrdiff_t, double);                                    \
+    void fc_wg_in_f32_##sfx(const float *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,      \
+                            ptrdiff_t, ptrdiff_t, float *, ptrdiff_t, int);               \
+    void fc_wg_in_f64_##sfx(const double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t,     \
+                            ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, int);              \
+    void fc_wg_out_f32_##sfx(const float *, ptrdiff_t, float *, ptrdiff_t, ptrdiff_t,       \
+                             ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, float,  \
+                             int);                                                        \
+    void fc_wg_out_f64_##sfx(const double *, ptrdiff_t, double *, ptrdiff_t, ptrdiff_t,     \
+                             ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, double, \
+                             int);                                                        \
     void fc_mc_f32_##sfx(const float *, const ptrdiff_t *, int, const float *, int,     \
                          const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);       \
     void fc_mc_f64_##sfx(const double *, const ptrdiff_t *, int, const double *, int,   \

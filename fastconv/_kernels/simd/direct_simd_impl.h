@@ -397,7 +397,7 @@ FC_FN(fc_csum_)(const FC_T *xr, const FC_T *xi, const FC_T *wr, const FC_T *wi,
 }
 #undef FC_CSUM_OUTS
 
-/* Winograd F(2x2, 3x3) input and output transforms, vectorised across the
+/* Winograd F(2x2, 3x3) and F(4x4, 3x3) input and output transforms, vectorised across the
    tiles of one tile row: a tile's four input columns are the even and odd
    elements of two pairs of row loads (shuffles), its two output columns
    are interleaved back into one contiguous run. */
@@ -440,12 +440,13 @@ typedef long long FC_CAT(fc_mask_, FC_TS, FC_ISA_SUFFIX)
 
 /* One tile row of one channel: tiles tx < ntx read rows 0-3 of `src` (row
    stride wp) at columns 2 tx .. 2 tx + 3; point p of tile tx goes to
-   v[p * pstride + tx]. */
-void
-FC_FN(fc_wg_in_)(const FC_T *src, ptrdiff_t wp, ptrdiff_t ntx, FC_T *v, ptrdiff_t pstride)
+   v[p * pstride + tx]. Whole vectors of tiles, as fc_wg4_in_ (below):
+   rows must have 2 ceil(ntx / FC_NL) FC_NL + 2 readable elements, and the
+   FC_NL - 1 places past each point's last tile get values of no tile. */
+static void
+FC_FN(fc_wg2_in_)(const FC_T *src, ptrdiff_t wp, ptrdiff_t ntx, FC_T *v, ptrdiff_t pstride)
 {
-    ptrdiff_t tx = 0;
-    for (; tx + FC_NL <= ntx; tx += FC_NL) {
+    for (ptrdiff_t tx = 0; tx < ntx; tx += FC_NL) {
         FC_VT d[4][4], u[4][4];
         for (int r = 0; r < 4; ++r) {
             const FC_T *row = src + r * wp + 2 * tx;
@@ -471,36 +472,39 @@ FC_FN(fc_wg_in_)(const FC_T *src, ptrdiff_t wp, ptrdiff_t ntx, FC_T *v, ptrdiff_
             *(FC_VTU *)(out + 3 * pstride) = u[r][1] - u[r][3];
         }
     }
-    for (; tx < ntx; ++tx) {
-        FC_T d[4][4], u[4][4];
-        for (int r = 0; r < 4; ++r)
-            for (int j = 0; j < 4; ++j)
-                d[r][j] = src[r * wp + 2 * tx + j];
-        for (int j = 0; j < 4; ++j) {
-            u[0][j] = d[0][j] - d[2][j];
-            u[1][j] = d[1][j] + d[2][j];
-            u[2][j] = d[2][j] - d[1][j];
-            u[3][j] = d[1][j] - d[3][j];
-        }
-        for (int r = 0; r < 4; ++r) {
-            FC_T *out = v + (r * 4) * pstride + tx;
-            out[0] = u[r][0] - u[r][2];
-            out[pstride] = u[r][1] + u[r][2];
-            out[2 * pstride] = u[r][2] - u[r][1];
-            out[3 * pstride] = u[r][1] - u[r][3];
-        }
-    }
 }
 
 /* One tile row of one output channel: point p of tile tx at m[p * pstride
    + tx]; writes rows 0..nrows-1 (1 or 2) of `dst` (row stride wo) at
    columns 2 tx, 2 tx + 1 below `ncols`, plus `bias`. */
-void
-FC_FN(fc_wg_out_)(const FC_T *m, ptrdiff_t pstride, ptrdiff_t ntx, FC_T *dst, ptrdiff_t wo,
-                  int nrows, ptrdiff_t ncols, FC_T bias)
+/* One output row of a vector of tiles m outputs wide (m = 2 or 4 vectors in
+   `cols`, the row's outputs in order) into `row`: whole vectors when every
+   tile is in the row and uncropped, else through a buffer, the outputs of
+   tiles below ntx and columns below ncols only. */
+static inline void
+FC_FN(fc_wg_store_)(FC_T *row, const FC_VT *cols, int m, int whole, ptrdiff_t tx,
+                    ptrdiff_t ntx, ptrdiff_t ncols)
 {
-    ptrdiff_t tx = 0;
-    for (; tx + FC_NL <= ntx && 2 * (tx + FC_NL) <= ncols; tx += FC_NL) {
+    if (whole) {
+        for (int i = 0; i < m; ++i)
+            *(FC_VTU *)(row + i * FC_NL) = cols[i];
+        return;
+    }
+    FC_T run[4 * FC_NL];
+    memcpy(run, cols, (size_t)m * sizeof(FC_VT));
+    ptrdiff_t keep = m * (ntx < tx + FC_NL ? ntx - tx : FC_NL);
+    if (keep > ncols - m * tx)
+        keep = ncols - m * tx;
+    for (ptrdiff_t i = 0; i < keep; ++i)
+        row[i] = run[i];
+}
+
+static void
+FC_FN(fc_wg2_out_)(const FC_T *m, ptrdiff_t pstride, ptrdiff_t ntx, FC_T *dst, ptrdiff_t wo,
+                   int nrows, ptrdiff_t ncols, FC_T bias)
+{
+    /* whole vectors of tiles, as fc_wg4_out_ (below) */
+    for (ptrdiff_t tx = 0; tx < ntx; tx += FC_NL) {
         FC_VT q[4][4], u[2][4];
         for (int p = 0; p < 16; ++p)
             q[p / 4][p % 4] = *(const FC_VTU *)(m + p * pstride + tx);
@@ -508,30 +512,189 @@ FC_FN(fc_wg_out_)(const FC_T *m, ptrdiff_t pstride, ptrdiff_t ntx, FC_T *dst, pt
             u[0][j] = q[0][j] + q[1][j] + q[2][j];
             u[1][j] = q[1][j] - q[2][j] - q[3][j];
         }
+        const int whole = tx + FC_NL <= ntx && 2 * (tx + FC_NL) <= ncols;
         for (int r = 0; r < nrows; ++r) {
             const FC_VT y0 = u[r][0] + u[r][1] + u[r][2] + bias;
             const FC_VT y1 = u[r][1] - u[r][2] - u[r][3] + bias;
-            FC_T *row = dst + r * wo + 2 * tx;
-            *(FC_VTU *)row = FC_SHUF(y0, y1, FC_ILO_IDX);
-            *(FC_VTU *)(row + FC_NL) = FC_SHUF(y0, y1, FC_IHI_IDX);
-        }
-    }
-    for (; tx < ntx; ++tx) {
-        FC_T q[4][4], u[2][4];
-        for (int p = 0; p < 16; ++p)
-            q[p / 4][p % 4] = m[p * pstride + tx];
-        for (int j = 0; j < 4; ++j) {
-            u[0][j] = q[0][j] + q[1][j] + q[2][j];
-            u[1][j] = q[1][j] - q[2][j] - q[3][j];
-        }
-        for (int r = 0; r < nrows; ++r) {
-            FC_T *row = dst + r * wo + 2 * tx;
-            row[0] = u[r][0] + u[r][1] + u[r][2] + bias;
-            if (2 * tx + 1 < ncols)
-                row[1] = u[r][1] - u[r][2] - u[r][3] + bias;
+            FC_VT cols[2];
+            cols[0] = FC_SHUF(y0, y1, FC_ILO_IDX);
+            cols[1] = FC_SHUF(y0, y1, FC_IHI_IDX);
+            FC_FN(fc_wg_store_)(dst + r * wo + 2 * tx, cols, 2, whole, tx, ntx, ncols);
         }
     }
 }
+
+/* Winograd F(4x4, 3x3) (Lavin & Gray 2016): 6x6 input tiles 4 apart, 36
+   points, 4x4 outputs. The interpolation points are 0, 1, -1, 1/2, -2 and
+   infinity, not the common 0, +-1, +-2: in float32 their error measured
+   2-3 times the direct sum's where +-2's was 5-9 times (Barabasz et al.
+   2020 study the choice). Rows of B^T (d' = B^T d B) and A^T (y = A^T m A),
+   the same combinations for rows and columns:
+     B^T: [1 -3/2 -2 3/2 1 0] [0 -1 1/2 5/2 1 0] [0 1 -5/2 1/2 1 0]
+          [0 -2 -1 2 1 0] [0 1/2 -1 -1/2 1 0] [0 1 -3/2 -2 3/2 1]
+     A^T: [1 1 1 1 1 0] [0 1 -1 1/2 -2 0] [0 1 1 1/4 4 0] [0 1 -1 1/8 -8 1]
+   Across the tiles of a row, a tile's columns 4 tx + j are taken from four
+   row loads by two rounds of even/odd shuffles (columns 4 and 5 from loads
+   4 further on), and its four output columns are interleaved back by two
+   rounds. */
+#define FC_WG4_BT(o, d)                                                         \
+    do {                                                                        \
+        (o)[0] = (d)[0] + (d)[4] - 2 * (d)[2] + (FC_T)1.5 * ((d)[3] - (d)[1]);   \
+        (o)[1] = (d)[4] - (d)[1] + (FC_T)0.5 * (d)[2] + (FC_T)2.5 * (d)[3];      \
+        (o)[2] = (d)[4] + (d)[1] - (FC_T)2.5 * (d)[2] + (FC_T)0.5 * (d)[3];      \
+        (o)[3] = (d)[4] - (d)[2] + 2 * ((d)[3] - (d)[1]);                        \
+        (o)[4] = (d)[4] - (d)[2] + (FC_T)0.5 * ((d)[1] - (d)[3]);                \
+        (o)[5] = (d)[5] + (d)[1] - 2 * (d)[3] + (FC_T)1.5 * ((d)[4] - (d)[2]);   \
+    } while (0)
+#define FC_WG4_AT(o, q)                                                         \
+    do {                                                                        \
+        (o)[0] = (q)[0] + (q)[1] + (q)[2] + (q)[3] + (q)[4];                     \
+        (o)[1] = (q)[1] - (q)[2] + (FC_T)0.5 * (q)[3] - 2 * (q)[4];              \
+        (o)[2] = (q)[1] + (q)[2] + (FC_T)0.25 * (q)[3] + 4 * (q)[4];             \
+        (o)[3] = (q)[1] - (q)[2] + (FC_T)0.125 * (q)[3] - 8 * (q)[4] + (q)[5];   \
+    } while (0)
+
+/* Column j (0-3) of FC_NL tiles 4 apart starting at `p`, elements p[4 l +
+   j], into ph[j]: four loads, two rounds of even/odd shuffles. */
+static inline void
+FC_FN(fc_wg4_phases_)(const FC_T *p, FC_VT *ph)
+{
+    FC_VT a[4];
+    for (int i = 0; i < 4; ++i)
+        a[i] = *(const FC_VTU *)(p + i * FC_NL);
+    const FC_VT e01 = FC_SHUF(a[0], a[1], FC_EVEN_IDX);
+    const FC_VT o01 = FC_SHUF(a[0], a[1], FC_ODD_IDX);
+    const FC_VT e23 = FC_SHUF(a[2], a[3], FC_EVEN_IDX);
+    const FC_VT o23 = FC_SHUF(a[2], a[3], FC_ODD_IDX);
+    ph[0] = FC_SHUF(e01, e23, FC_EVEN_IDX);
+    ph[1] = FC_SHUF(o01, o23, FC_EVEN_IDX);
+    ph[2] = FC_SHUF(e01, e23, FC_ODD_IDX);
+    ph[3] = FC_SHUF(o01, o23, FC_ODD_IDX);
+}
+
+/* One tile row of one channel: tiles tx < ntx read rows 0-5 of `src` (row
+   stride wp) at columns 4 tx .. 4 tx + 5; point p of tile tx goes to
+   v[p * pstride + tx]. Whole vectors of tiles only, the last one past ntx:
+   rows must have 4 ceil(ntx / FC_NL) FC_NL + 4 readable elements, and the
+   FC_NL - 1 places after each point's last tile get values of no tile
+   (the caller writes the tiles that belong there afterwards, or leaves
+   them unused): a row's last tiles cost a vector, not a scalar loop. */
+static void
+FC_FN(fc_wg4_in_)(const FC_T *src, ptrdiff_t wp, ptrdiff_t ntx, FC_T *v, ptrdiff_t pstride)
+{
+    for (ptrdiff_t tx = 0; tx < ntx; tx += FC_NL) {
+        FC_VT h[6][6];
+        for (int r = 0; r < 6; ++r) {
+            const FC_T *row = src + r * wp + 4 * tx;
+            FC_VT d[6], next[4];
+            /* columns 0-3 of the tiles, and 4-5: 0-1 of the next ones */
+            FC_FN(fc_wg4_phases_)(row, d);
+            FC_FN(fc_wg4_phases_)(row + 4, next);
+            d[4] = next[0];
+            d[5] = next[1];
+            FC_WG4_BT(h[r], d);
+        }
+        for (int j = 0; j < 6; ++j) {
+            FC_VT col[6], t[6];
+            for (int r = 0; r < 6; ++r)
+                col[r] = h[r][j];
+            FC_WG4_BT(t, col);
+            for (int i = 0; i < 6; ++i)
+                *(FC_VTU *)(v + (i * 6 + j) * pstride + tx) = t[i];
+        }
+    }
+}
+
+/* One tile row of one output channel: point p of tile tx at m[p * pstride
+   + tx]; writes rows 0..nrows-1 (1 to 4) of `dst` (row stride wo) at
+   columns 4 tx .. 4 tx + 3 below `ncols`, plus `bias`. */
+static void
+FC_FN(fc_wg4_out_)(const FC_T *m, ptrdiff_t pstride, ptrdiff_t ntx, FC_T *dst, ptrdiff_t wo,
+                   int nrows, ptrdiff_t ncols, FC_T bias)
+{
+    /* whole vectors of tiles (reading FC_NL - 1 places past the last tile
+       of a point at most); those cropped at the right edge or past ntx
+       stored element by element from a buffer */
+    for (ptrdiff_t tx = 0; tx < ntx; tx += FC_NL) {
+        FC_VT u[4][6];
+        for (int j = 0; j < 6; ++j) {
+            FC_VT q[6], t[4];
+            for (int i = 0; i < 6; ++i)
+                q[i] = *(const FC_VTU *)(m + (i * 6 + j) * pstride + tx);
+            FC_WG4_AT(t, q);
+            for (int a = 0; a < 4; ++a)
+                u[a][j] = t[a];
+        }
+        const int whole = tx + FC_NL <= ntx && 4 * (tx + FC_NL) <= ncols;
+        for (int a = 0; a < nrows; ++a) {
+            FC_VT y[4];
+            FC_WG4_AT(y, u[a]);
+            for (int b = 0; b < 4; ++b)
+                y[b] += bias;
+            const FC_VT z0 = FC_SHUF(y[0], y[2], FC_ILO_IDX);
+            const FC_VT z1 = FC_SHUF(y[0], y[2], FC_IHI_IDX);
+            const FC_VT z2 = FC_SHUF(y[1], y[3], FC_ILO_IDX);
+            const FC_VT z3 = FC_SHUF(y[1], y[3], FC_IHI_IDX);
+            FC_VT cols[4];
+            cols[0] = FC_SHUF(z0, z2, FC_ILO_IDX);
+            cols[1] = FC_SHUF(z0, z2, FC_IHI_IDX);
+            cols[2] = FC_SHUF(z1, z3, FC_ILO_IDX);
+            cols[3] = FC_SHUF(z1, z3, FC_IHI_IDX);
+            FC_FN(fc_wg_store_)(dst + a * wo + 4 * tx, cols, 4, whole, tx, ntx, ncols);
+        }
+    }
+}
+
+/* The input transform of tile rows row0 .. row0 + nrows - 1 of one channel,
+   counted through the batch (row R: image R / tiles_h, tile row R %
+   tiles_h), each of ntx tiles of F(m x m, 3x3), m = 2 or 4, m apart:
+   `src` is the channel's padded map in image 0 (row stride wp, images
+   image_stride apart), point p of the chunk's tile t = (R - row0) * ntx +
+   tx goes to v[p * pstride + t]. F(4x4) rows need the readable length of
+   fc_wg2_in_ / fc_wg4_in_, and each point FC_NL - 1 writable places past
+   its tiles, which get values of no tile. */
+void
+FC_FN(fc_wg_in_)(const FC_T *src, ptrdiff_t wp, ptrdiff_t image_stride, ptrdiff_t row0,
+                 ptrdiff_t nrows, ptrdiff_t tiles_h, ptrdiff_t ntx, FC_T *v, ptrdiff_t pstride,
+                 int m)
+{
+    /* rows in order: the values a row's last vector leaves past its tiles
+       are overwritten by the next row's */
+    for (ptrdiff_t row = row0; row < row0 + nrows; ++row) {
+        const ptrdiff_t n = row / tiles_h, ty = row - n * tiles_h;
+        const FC_T *line = src + n * image_stride + m * ty * wp;
+        FC_T *tiles = v + (row - row0) * ntx;
+        if (m == 4)
+            FC_FN(fc_wg4_in_)(line, wp, ntx, tiles, pstride);
+        else
+            FC_FN(fc_wg2_in_)(line, wp, ntx, tiles, pstride);
+    }
+}
+
+/* The output transform of the same tile rows for one output channel:
+   point p of tile t at mp[p * pstride + t] (FC_NL - 1 readable places past
+   each point's tiles); `dst` the channel's map in image 0
+   (ho x wo, images image_stride apart), cropped, plus `bias`. */
+void
+FC_FN(fc_wg_out_)(const FC_T *mp, ptrdiff_t pstride, FC_T *dst, ptrdiff_t image_stride,
+                  ptrdiff_t row0, ptrdiff_t nrows, ptrdiff_t tiles_h, ptrdiff_t ntx,
+                  ptrdiff_t ho, ptrdiff_t wo, FC_T bias, int m)
+{
+    for (ptrdiff_t row = row0; row < row0 + nrows; ++row) {
+        const ptrdiff_t n = row / tiles_h, ty = row - n * tiles_h;
+        FC_T *line = dst + n * image_stride + m * ty * wo;
+        const FC_T *tiles = mp + (row - row0) * ntx;
+        const int rows_here = (int)(ho - m * ty < m ? ho - m * ty : m);
+        if (m == 4)
+            FC_FN(fc_wg4_out_)(tiles, pstride, ntx, line, wo, rows_here, wo, bias);
+        else
+            FC_FN(fc_wg2_out_)(tiles, pstride, ntx, line, wo, rows_here, wo, bias);
+    }
+}
+
+#undef FC_WG4_BT
+#undef FC_WG4_AT
+
 /* The layers' multi-channel kernel, on the same vector types. */
 #include "layer_simd_impl.h"
 
