@@ -116,3 +116,7 @@ def test_winograd_tile_rule():
     # F(4x4) from rows of 6 tiles (21 outputs) where it multiplies less
     assert [tile(1, 1), tile(4, 4), tile(14, 14), tile(40, 20), tile(24, 24), tile(56, 56),
             tile(8, 40), tile(2, 40)] == [2, 2, 2, 2, 4, 4, 4, 2]
+    # and with two input channels per group at least
+    depthwise = layer_problem(np.zeros((1, 4, 56, 56), np.float32),
+                              np.zeros((4, 1, 3, 3), np.float32), None, 1, 1, 1, 4, "zeros", 1)
+    assert winograd_tile(depthwise) == 2

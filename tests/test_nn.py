@@ -1039,7 +1039,9 @@ def test_fft_weight_spectra_follow_the_weights(rng):
 
 
 @pytest.mark.parametrize("shape, c_out, groups", [((2, 8, 17, 20), 6, 1), ((1, 6, 9, 8), 6, 3),
-                                                  ((3, 16, 28, 28), 16, 1)])
+                                                  ((3, 16, 28, 28), 16, 1),
+                                                  ((2, 8, 40, 40), 16, 4),
+                                                  ((2, 6, 40, 40), 6, 6)])
 def test_winograd_error_within_ten_times_direct(rng, shape, c_out, groups):
     # against float64: Winograd's transforms may add rounding error, at most
     # 10x the direct method's (normwise) for float32

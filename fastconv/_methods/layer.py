@@ -624,17 +624,23 @@ def winograd_products_per_output(lp, m):
 # (AVX-512): F(2x2) was faster on 7x7 and 14x14 maps of 128-512 channels,
 # F(4x4) from 28x28 up (1.3-2x on 28x28 to 112x112 maps of 64-256 channels).
 WINOGRAD_F4_MIN_TILES = 6
+# Fewest input channels per group of F(4x4, 3x3): on one (depthwise layers)
+# its float32 error measured 10 times the direct sum's, on 2 to 8 channels
+# 4-6 times (F(2x2): 0.7-1.2 times).
+WINOGRAD_F4_MIN_CHANNELS = 2
 
 
 def winograd_tile(lp):
     """m of the Winograd F(m x m, 3x3) that computes layer `lp`: 4 (36
     products for 16 outputs) on rows of at least `WINOGRAD_F4_MIN_TILES`
-    tiles, unless its cropped tiles waste so much that 2 (16 products for 4
+    tiles and groups of at least `WINOGRAD_F4_MIN_CHANNELS` input channels,
+    unless its cropped tiles waste so much that 2 (16 products for 4
     outputs) multiplies less; else 2. Both keep the error within 10 times
     the direct method's in float32 (tested against float64)."""
     per4, per2 = (winograd_products_per_output(lp, m) for m in (4, 2))
     wide = -(-lp.out_spatial[-1] // 4) >= WINOGRAD_F4_MIN_TILES
-    return 4 if wide and per4 <= per2 else 2
+    deep = lp.c_in // lp.groups >= WINOGRAD_F4_MIN_CHANNELS
+    return 4 if wide and deep and per4 <= per2 else 2
 
 
 def run_winograd(lp):
