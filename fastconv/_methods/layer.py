@@ -120,11 +120,14 @@ def _boundary_index(length, before, after, mode):
     return np.where(pos < length, pos, period - pos)
 
 
-def padded_input(lp):
-    """The input padded as `padding_mode` says, C-contiguous in the compute dtype."""
+def padded_input(lp, extra=None):
+    """The input padded as `padding_mode` says, C-contiguous in the compute
+    dtype, with `extra` (one count per spatial axis, default none) more
+    zeros after the padding of each axis."""
     x = lp.x
-    shape = [lp.batch, lp.c_in] + [L + b + a for L, b, a in zip(lp.n, lp.pad_before,
-                                                              lp.pad_after)]
+    extra = [0] * len(lp.n) if extra is None else list(extra)
+    shape = [lp.batch, lp.c_in] + [L + b + a + e for L, b, a, e in zip(lp.n, lp.pad_before,
+                                                                    lp.pad_after, extra)]
     if lp.padding_mode == "zeros":
         xpad = np.zeros(shape, lp.compute_dtype)
         inner = (slice(None), slice(None)) + tuple(
@@ -135,6 +138,10 @@ def padded_input(lp):
     for axis, (L, b, a) in enumerate(zip(lp.n, lp.pad_before, lp.pad_after)):
         if b or a:
             xpad = xpad.take(_boundary_index(L, b, a, lp.padding_mode), axis=axis + 2)
+    if any(extra):
+        grown = np.zeros(shape, lp.compute_dtype)
+        np.copyto(grown[tuple(slice(0, n) for n in xpad.shape)], xpad, casting="unsafe")
+        return grown
     return np.require(xpad, lp.compute_dtype, ("C", "A"))
 
 
@@ -650,18 +657,13 @@ def run_winograd(lp):
     compute = lp.compute_dtype
     ho, wo = lp.out_spatial
     m = winograd_tile(lp)
-    xpad = padded_input(lp)
     # the last tiles of an output that is no multiple of m read rows and
     # columns past the padding, and the input transforms whole vectors of
     # tiles (up to 16): zeros (their outputs are cropped)
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    extra_h = m * tiles_h + 2 - xpad.shape[2]
-    extra_w = m * -(-tiles_w // 16) * 16 + m - xpad.shape[3]
-    if extra_h > 0 or extra_w > 0:
-        grown = np.zeros(xpad.shape[:2] + (xpad.shape[2] + max(extra_h, 0),
-                                           xpad.shape[3] + max(extra_w, 0)), compute)
-        grown[:, :, :xpad.shape[2], :xpad.shape[3]] = xpad
-        xpad = grown
+    padded = [L + b + a for L, b, a in zip(lp.n, lp.pad_before, lp.pad_after)]
+    xpad = padded_input(lp, (max(m * tiles_h + 2 - padded[0], 0),
+                             max(m * -(-tiles_w // 16) * 16 + m - padded[1], 0)))
     G = lp.groups
     cg, og = lp.c_in // G, lp.c_out // G
     points = (m + 2) ** 2
