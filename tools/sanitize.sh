@@ -66,6 +66,10 @@ if [ "$phase" != test ]; then
     # (faster, works offline); else pip fetches them.
     if "$python" -c "import mesonpy, Cython" 2>/dev/null; then
         isolation=(--no-build-isolation)
+    else
+        # each isolated build gets a new temporary environment, whose paths
+        # (NumPy's headers) a reused build folder would still point to
+        rm -rf "$work/build"
     fi
     CC="$cc" "$python" -m pip wheel "$root" --no-deps -q "${isolation[@]}" -w "$work/wheel" \
         -Cbuild-dir="$work/build" \
