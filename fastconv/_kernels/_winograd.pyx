@@ -1,4 +1,4 @@
-"""Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution of layers: transforms and products compiled.
+"""Winograd F(2x2, 3x3) and F(4x4, 3x3) of layers: transforms and products compiled.
 
 `fastconv._methods.layer.run_winograd` pads the input and transforms the
 weights (`winograd_weights`); `winograd` does the rest. The output is cut
@@ -17,8 +17,8 @@ Work is split into chunks of tile rows of one group (consecutive rows of
 the batch, several images' when the maps are small); each OpenMP thread
 transforms its chunk's input tiles into its own workspace slot, runs the
 products of every point while the slot is in its cache, and transforms the
-products into the output (bias added), with the GIL released. The products are the
-multi-channel kernel of the layers (``simd/layer_simd_impl.h``): for point
+products into the output (bias added), with the GIL released. The products
+are the multi-channel kernel of the layers (``simd/layer_simd_impl.h``): for point
 p, ``M[p][o][t] = sum_c U[p][o][c] V[p][c][t]`` is that kernel's sum with the
 channels c as its reduction and the tiles t as its positions; measured
 against single-threaded OpenBLAS sgemm on these small products, whose
@@ -132,12 +132,12 @@ def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
     or 4.
 
     `Up` holds the transformed weights ``G g G^T`` of the (m + 2)^2 points
-    as `winograd_weights` packs them for the kernel set in use. `xpad` (N, C_in, Hp, Wp) is the padded
-    input with ``Hp >= m * ceil(Ho / m) + 2`` and, with ``T = ceil(Wo / m)``
-    tiles per row, ``Wp >= m * (T rounded up to a multiple of 16) + m``:
-    the input transforms take whole vectors of tiles (of up to 16 lanes);
-    zeros past the padding where the last tiles need them;
-    `bias` (C_out,) or None. `rows_per_chunk` rows of tiles of one group
+    as `winograd_weights` packs them for the kernel set in use. `xpad` (N,
+    C_in, Hp, Wp) is the padded input with ``Hp >= m * ceil(Ho / m) + 2``
+    and, with ``T = ceil(Wo / m)`` tiles per row, ``Wp >= m * (T rounded up
+    to a multiple of 16) + m``: the input transforms take whole vectors of
+    tiles (of up to 16 lanes); zeros past the padding where the last tiles
+    need them. `bias` is (C_out,) or None. `rows_per_chunk` rows of tiles of one group
     make one work item, counted through the batch image after image, so a
     chunk may hold the tiles of several small images. The transforms are
     the SIMD kernels of the set in use.
