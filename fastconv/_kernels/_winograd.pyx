@@ -27,6 +27,7 @@ of the whole layer.
 """
 
 from cython.parallel cimport prange, threadid
+from libc.string cimport memset
 
 import numpy as np
 cimport numpy as cnp
@@ -38,7 +39,7 @@ from fastconv._kernels._kernel_set cimport fc_direct_kernels, kernels_of
 
 cnp.import_array()
 
-__all__ = ["winograd", "winograd_weights"]
+__all__ = ["TRANSFORM_LANES", "winograd", "winograd_weights"]
 
 ctypedef fused real_t:
     float
@@ -103,6 +104,11 @@ cdef void _chunk(const fc_direct_kernels *kset, const real_t *xp, const real_t *
     for pt in range(points):
         _products(kset, V + pt * vstride, nt, cg, og, Up + (pt * groups + g) * og * cg, zeros,
                   off, Mw + pt * mstride)
+    # the output transforms' last vectors read up to FC_NL - 1 places past
+    # a channel's tiles: the next channel's, and past the last one the
+    # point's padding, which holds no products
+    for pt in range(points):
+        memset(Mw + pt * mstride + og * nt, 0, POINT_PAD * sizeof(real_t))
     # the output tiles: A^T M A, bias added, cropped at the bottom and right
     for o in range(og):
         b = bias[g * og + o] if has_bias else 0
@@ -118,6 +124,10 @@ cdef void _chunk(const fc_direct_kernels *kset, const real_t *xp, const real_t *
 cdef enum:
     # Most lanes of a transform's vectors (AVX-512, float32).
     MAX_LANES = 16
+
+
+# (for the callers that pad the input: its rows hold whole vectors of tiles)
+TRANSFORM_LANES = MAX_LANES
 
 
 cdef inline Py_ssize_t _whole_vectors(Py_ssize_t tiles) noexcept nogil:
@@ -175,8 +185,7 @@ def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
     nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nchunks))
     slot = points * ((cg + og) * rows_per_chunk * tiles_w + 2 * POINT_PAD)
     dtype = np.float32 if real_t is float else np.float64
-    # zeros: the transforms' last vectors read places no tile fills
-    ws = np.zeros((nthreads, slot), dtype=dtype)
+    ws = np.empty((nthreads, slot), dtype=dtype)
     zeros = np.zeros(og, dtype=dtype)
     offs = np.empty((nthreads, cg + 1), dtype=np.intp)
     with nogil:

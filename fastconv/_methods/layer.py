@@ -120,14 +120,15 @@ def _boundary_index(length, before, after, mode):
     return np.where(pos < length, pos, period - pos)
 
 
-def padded_input(lp, extra=None):
+def padded_input(lp, at_least=None):
     """The input padded as `padding_mode` says, C-contiguous in the compute
-    dtype, with `extra` (one count per spatial axis, default none) more
-    zeros after the padding of each axis."""
+    dtype; with `at_least` (one size per spatial axis), zeros after the
+    padding of an axis shorter than that."""
     x = lp.x
-    extra = [0] * len(lp.n) if extra is None else list(extra)
-    shape = [lp.batch, lp.c_in] + [L + b + a + e for L, b, a, e in zip(lp.n, lp.pad_before,
-                                                                    lp.pad_after, extra)]
+    padded = [L + b + a for L, b, a in zip(lp.n, lp.pad_before, lp.pad_after)]
+    extra = [0] * len(padded) if at_least is None else [
+        max(size - p, 0) for size, p in zip(at_least, padded)]
+    shape = [lp.batch, lp.c_in] + [p + e for p, e in zip(padded, extra)]
     if lp.padding_mode == "zeros":
         xpad = np.zeros(shape, lp.compute_dtype)
         inner = (slice(None), slice(None)) + tuple(
@@ -659,11 +660,10 @@ def run_winograd(lp):
     m = winograd_tile(lp)
     # the last tiles of an output that is no multiple of m read rows and
     # columns past the padding, and the input transforms whole vectors of
-    # tiles (up to 16): zeros (their outputs are cropped)
+    # tiles: zeros (their outputs are cropped)
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
-    padded = [L + b + a for L, b, a in zip(lp.n, lp.pad_before, lp.pad_after)]
-    xpad = padded_input(lp, (max(m * tiles_h + 2 - padded[0], 0),
-                             max(m * -(-tiles_w // 16) * 16 + m - padded[1], 0)))
+    lanes = _winograd.TRANSFORM_LANES
+    xpad = padded_input(lp, (m * tiles_h + 2, m * -(-tiles_w // lanes) * lanes + m))
     G = lp.groups
     cg, og = lp.c_in // G, lp.c_out // G
     points = (m + 2) ** 2
