@@ -120,3 +120,67 @@ def test_winograd_tile_rule():
     depthwise = layer_problem(np.zeros((1, 4, 56, 56), np.float32),
                               np.zeros((4, 1, 3, 3), np.float32), None, 1, 1, 1, 4, "zeros", 1)
     assert winograd_tile(depthwise) == 2
+
+
+
+# Output widths around the vector lengths of every SIMD level (2 to 16
+# lanes): rows narrower than a vector, exactly one, and rows whose vectors
+# straddle the padding between rows (the masked stores of the
+# multi-channel kernel, the overlapping last vector of the plane kernel).
+ROW_WIDTHS = [1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 56]
+
+
+def _check_direct(x, weight, bias, err_msg, **kw):
+    got = nn.conv(x, weight, bias, method="direct", workers=2, **kw)
+    expected = conv_reference(x, weight, bias, **kw)
+    assert_nn_close(got, expected, conv_bound(x, weight, bias, **kw), err_msg=err_msg)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multichannel_rows_at_every_simd_level(simd_level, dtype):
+    rng = np.random.default_rng(11)
+    for wo in ROW_WIDTHS:
+        # 1 to 16 output channels: one block and several, the last partial
+        for c_out, groups, stride in ((1, 1, 1), (5, 1, 1), (9, 1, 2), (16, 2, 1)):
+            x = rng.standard_normal((2, 4, 6, wo * stride)).astype(dtype)
+            weight = rng.standard_normal((c_out, 4 // groups, 3, 3)).astype(dtype)
+            bias = rng.standard_normal(c_out).astype(dtype)
+            lp = layer_problem(x, weight, bias, stride, 1, 1, groups, "zeros", 2)
+            assert channels_geometry(lp, True).kernel.plane_kh == 0
+            _check_direct(x, weight, bias, f"{simd_level} wo={wo} c_out={c_out}",
+                          stride=stride, padding=1, groups=groups)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_plane_kernel_at_every_simd_level(simd_level, dtype):
+    """Groups of one input channel at stride 1 (depthwise layers, and their
+    channel multipliers) take the 2-D direct kernel per output channel."""
+    rng = np.random.default_rng(12)
+    cases = [((3, 3), 1, 1), ((1, 1), 0, 1), ((2, 5), (0, 2), 2), ((5, 2), (2, 0), 1),
+             ((7, 7), 3, 3), ((16, 3), (8, 1), 1)]
+    for wo in ROW_WIDTHS:
+        for k, padding, multiplier in cases:
+            for with_bias in (True, False):
+                pad = (padding, padding) if isinstance(padding, int) else padding
+                x = rng.standard_normal((3, 4, 17 - 2 * pad[0] + k[0] - 1,
+                                         wo - 2 * pad[1] + k[1] - 1)).astype(dtype)
+                weight = rng.standard_normal((4 * multiplier, 1, *k)).astype(dtype)
+                bias = rng.standard_normal(4 * multiplier).astype(dtype) if with_bias else None
+                lp = layer_problem(x, weight, bias, 1, padding, 1, 4, "zeros", 2)
+                assert channels_geometry(lp, True).kernel.plane_kh == k[0]
+                _check_direct(x, weight, bias, f"{simd_level} wo={wo} k={k} pad={padding}",
+                              padding=padding, groups=4)
+
+
+def test_plane_kernel_takes_what_it_computes():
+    def plane_rows(k, stride=1, dilation=1, groups=4, c_in=4):
+        x = np.zeros((4, c_in, 40, 40), np.float32)
+        lp = layer_problem(x, np.zeros((4, c_in // groups, k, 3), np.float32), None, stride,
+                           0, dilation, groups, "zeros", 2)
+        return channels_geometry(lp, True).kernel.plane_kh
+
+    assert plane_rows(16) == 16
+    assert plane_rows(17) == 0
+    assert plane_rows(3, stride=2) == 0
+    assert plane_rows(3, dilation=2) == 0
+    assert plane_rows(3, groups=2) == 0

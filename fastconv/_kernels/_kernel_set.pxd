@@ -5,6 +5,11 @@
 from cpython.pycapsule cimport PyCapsule_GetPointer
 
 cdef extern from "direct_simd.h" nogil:
+    enum: FC_ROWS_MAX
+    ctypedef void (*fc_rows_f32_fn)(float **, int, float **, int, int, int, const float *,
+                                    Py_ssize_t) noexcept nogil
+    ctypedef void (*fc_rows_f64_fn)(double **, int, double **, int, int, int, const double *,
+                                    Py_ssize_t) noexcept nogil
     # (direct_simd.h) the last argument: m of F(m x m, 3x3), 2 or 4
     ctypedef void (*fc_wg_in_f32_fn)(const float *, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                                      Py_ssize_t, Py_ssize_t, Py_ssize_t, float *, Py_ssize_t,
@@ -20,11 +25,14 @@ cdef extern from "direct_simd.h" nogil:
                                       Py_ssize_t, Py_ssize_t, double, int) noexcept nogil
     ctypedef void (*fc_mc_f32_fn)(const float *, const Py_ssize_t *, int, const float *, int,
                                   const float *, float *, Py_ssize_t, Py_ssize_t,
-                                  Py_ssize_t) noexcept nogil
+                                  Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
     ctypedef void (*fc_mc_f64_fn)(const double *, const Py_ssize_t *, int, const double *,
                                   int, const double *, double *, Py_ssize_t, Py_ssize_t,
-                                  Py_ssize_t) noexcept nogil
+                                  Py_ssize_t, Py_ssize_t, Py_ssize_t) noexcept nogil
     ctypedef struct fc_direct_kernels:
+        fc_rows_f32_fn rows_f32
+        fc_rows_f64_fn rows_f64
+        int rows
         fc_mc_f32_fn mc_f32
         fc_mc_f64_fn mc_f64
         int mc_channels

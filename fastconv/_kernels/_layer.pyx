@@ -21,12 +21,21 @@ rows of the last two axes (an image plane in 2-D, one line in 1-D);
 positions of a row past the output's width are computed and dropped.
 Work items are (group, run, chunk of a run, block of output channels),
 shared by the threads of one OpenMP team image after image, the packing of
-an image split over its channels; the GIL is released throughout.
+an image split over its channels; the GIL is released throughout. The
+kernel writes the outputs in place, its stores masked where a vector
+holds positions between rows.
+
+Groups of one input channel at stride 1 (depthwise layers) in 2-D run,
+per output channel, the 2-D direct kernel of `fastconv._kernels._direct`
+on the packed plane instead (`_plane`): it loads each input row once for
+all the output rows it feeds, where the implicit GEMM loads a vector per
+tap.
 """
 
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
 
 import numpy as np
 cimport numpy as cnp
@@ -35,7 +44,7 @@ from fastconv._kernels import _direct
 
 cnp.import_array()
 
-from fastconv._kernels._kernel_set cimport (fc_direct_kernels, kernels_of,
+from fastconv._kernels._kernel_set cimport (FC_ROWS_MAX, fc_direct_kernels, kernels_of,
                                            pack_channel_blocks)
 
 
@@ -48,6 +57,9 @@ ctypedef fused real_t:
 # Most spatial axes a packed layer may have (the odometer's fixed arrays).
 DEF MAX_AXES = 16
 MAX_SPATIAL_AXES = MAX_AXES
+# Most kernel rows of the plane kernel (its row-pointer arrays).
+DEF MAX_PLANE_ROWS = 16
+PLANE_KERNEL_MAX_ROWS = MAX_PLANE_ROWS
 
 
 cdef const fc_direct_kernels *_kset():
@@ -98,8 +110,7 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
             s = s + t * xstride[i]
         o = dst + row * ql
         if zero:
-            for j in range(ql):
-                o[j] = 0
+            memset(o, 0, ql * sizeof(real_t))
             continue
         last = tab + tabstart[d - 1] + ph[d - 1] * ql
         # inside the input, positions [lo, hi) of this phase read the
@@ -110,8 +121,7 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
         for j in range(lo):
             o[j] = s[last[j] * xs] if last[j] >= 0 else 0
         if xs == 1 and step == 1:
-            for j in range(lo, hi):
-                o[j] = s[t + j - lo]
+            memcpy(o + lo, s + t, (hi - lo) * sizeof(real_t))
         else:
             for j in range(lo, hi):
                 o[j] = s[(t + (j - lo) * step) * xs]
@@ -121,59 +131,59 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
 
 cdef inline void _mc(const fc_direct_kernels *kset, const real_t *image, const Py_ssize_t *off,
                      int R, const real_t *w, int nco, const real_t *init, real_t *out,
-                     Py_ssize_t ostride, Py_ssize_t q0, Py_ssize_t q1) noexcept nogil:
+                     Py_ssize_t ostride, Py_ssize_t q0, Py_ssize_t q1, Py_ssize_t wq,
+                     Py_ssize_t wo) noexcept nogil:
     if real_t is float:
-        kset.mc_f32(image, off, R, w, nco, init, out, ostride, q0, q1)
+        kset.mc_f32(image, off, R, w, nco, init, out, ostride, q0, q1, wq, wo)
     else:
-        kset.mc_f64(image, off, R, w, nco, init, out, ostride, q0, q1)
+        kset.mc_f64(image, off, R, w, nco, init, out, ostride, q0, q1, wq, wo)
 
 
-cdef void _keep_outputs(const real_t *scratch, Py_ssize_t sstride, Py_ssize_t nco,
-                        Py_ssize_t p0, Py_ssize_t p1, Py_ssize_t wq, Py_ssize_t wo,
-                        real_t *dst, Py_ssize_t ostride) noexcept nogil:
-    """Copy the outputs among run positions [p0, p1) (scratch[c * sstride +
-    p - p0]) to dst[c * ostride + row * wo + col], dropping the positions
-    of each row of wq past its first wo."""
-    cdef Py_ssize_t p = p0, row, col, take, c, t
-    cdef const real_t *s
-    cdef real_t *o
-    while p < p1:
-        row = p // wq
-        col = p - row * wq
-        if col >= wo:
-            p += wq - col
-            continue
-        take = min(wo - col, p1 - p)
-        for c in range(nco):
-            s = scratch + c * sstride + (p - p0)
-            o = dst + c * ostride + row * wo + col
-            for t in range(take):
-                o[t] = s[t]
-        p += take
-
-
-cdef void _item(const fc_direct_kernels *kset, const real_t *group_image,
-                const Py_ssize_t *off, Py_ssize_t R, const real_t *wgroup, const real_t *igroup,
-                real_t *ogroup, Py_ssize_t ostride, Py_ssize_t og, Py_ssize_t co,
-                Py_ssize_t run, Py_ssize_t part, Py_ssize_t block, const Py_ssize_t *run_q,
-                const Py_ssize_t *run_o, Py_ssize_t run_len, Py_ssize_t chunk, Py_ssize_t wq,
-                Py_ssize_t wo, real_t *scratch) noexcept nogil:
+cdef inline void _item(const fc_direct_kernels *kset, const real_t *group_image,
+                       const Py_ssize_t *off, Py_ssize_t R, const real_t *wgroup,
+                       const real_t *igroup, real_t *ogroup, Py_ssize_t ostride, Py_ssize_t og,
+                       Py_ssize_t co, Py_ssize_t run, Py_ssize_t part, Py_ssize_t block,
+                       const Py_ssize_t *run_q, const Py_ssize_t *run_o, Py_ssize_t run_len,
+                       Py_ssize_t chunk, Py_ssize_t wq, Py_ssize_t wo) noexcept nogil:
     """Block `block` of one group's output channels over chunk `part` of run
     `run`: `group_image` is the group's first packed channel, `wgroup` its
-    packed weights, `igroup` its biases, `ogroup` its first output channel."""
+    packed weights, `igroup` its biases, `ogroup` its first output channel.
+    The kernel counts positions from the run's start, whose rows of `wq`
+    positions hold `wo` outputs each."""
     cdef Py_ssize_t c0 = block * co
     cdef Py_ssize_t nco = min(co, og - c0)
-    cdef Py_ssize_t q0 = run_q[run] + part * chunk
-    cdef Py_ssize_t q1 = run_q[run] + min((part + 1) * chunk, run_len)
-    if wq == wo:
-        # positions are outputs one for one: straight into the output
-        _mc(kset, group_image, off, <int>R, wgroup + R * c0, <int>nco, igroup + c0,
-            ogroup + c0 * ostride + run_o[run] - run_q[run], ostride, q0, q1)
-    else:
-        _mc(kset, group_image, off, <int>R, wgroup + R * c0, <int>nco, igroup + c0,
-            scratch - q0, chunk, q0, q1)
-        _keep_outputs(scratch, chunk, nco, q0 - run_q[run], q1 - run_q[run], wq, wo,
-                      ogroup + c0 * ostride + run_o[run], ostride)
+    _mc(kset, group_image + run_q[run], off, <int>R, wgroup + R * c0, <int>nco, igroup + c0,
+        ogroup + c0 * ostride + run_o[run], ostride, part * chunk,
+        min((part + 1) * chunk, run_len), wq, wo)
+
+
+cdef void _plane(const fc_direct_kernels *kset, const real_t *image, Py_ssize_t pitch,
+                 const real_t *w, Py_ssize_t kh, Py_ssize_t kw, real_t *out, Py_ssize_t ho,
+                 Py_ssize_t wo, real_t bias) noexcept nogil:
+    """One output channel of a group of one input channel, stride 1, by the
+    2-D direct kernel of `fastconv._kernels._direct` (rows of the input
+    loaded once for every output row they feed): `image` the group's
+    packed plane (rows of `pitch`), `w` its (kh, kw) weights, `out` the
+    (ho, wo) output, `bias` added while the rows are in cache."""
+    cdef real_t *outs[FC_ROWS_MAX]
+    cdef real_t *ins[FC_ROWS_MAX + MAX_PLANE_ROWS]
+    cdef Py_ssize_t r0 = 0, nr, i
+    cdef real_t *o
+    while r0 < ho:
+        nr = min(<Py_ssize_t>kset.rows, ho - r0)
+        for i in range(nr):
+            outs[i] = out + (r0 + i) * wo
+        for i in range(nr + kh - 1):
+            ins[i] = <real_t *>image + (r0 + i) * pitch
+        if real_t is float:
+            kset.rows_f32(outs, <int>nr, ins, 1, <int>kh, <int>kw, w, wo)
+        else:
+            kset.rows_f64(outs, <int>nr, ins, 1, <int>kh, <int>kw, w, wo)
+        if bias != 0:
+            o = out + r0 * wo
+            for i in range(nr * wo):
+                o[i] = o[i] + bias
+        r0 += nr
 
 
 cdef inline void _run_item(const fc_direct_kernels *kset, const real_t *image,
@@ -183,7 +193,7 @@ cdef inline void _run_item(const fc_direct_kernels *kset, const real_t *image,
                            Py_ssize_t co, Py_ssize_t item, Py_ssize_t nblocks,
                            Py_ssize_t nchunks, Py_ssize_t nruns, const Py_ssize_t *run_q,
                            const Py_ssize_t *run_o, Py_ssize_t run_len, Py_ssize_t chunk,
-                           Py_ssize_t wq, Py_ssize_t wo, real_t *scratch) noexcept nogil:
+                           Py_ssize_t wq, Py_ssize_t wo) noexcept nogil:
     """Work item `item` of one image shared by the threads, the items
     ordered (group, run, chunk, block): the threads at work at one time
     share a chunk's input and split its channels."""
@@ -196,7 +206,7 @@ cdef inline void _run_item(const fc_direct_kernels *kset, const real_t *image,
     g = rest // nruns
     _item(kset, image + g * group_plane, off, R, wpack + g * og * R, init + g * og,
           out_image + image_offset + g * og * ostride, ostride, og, co, run, part, block,
-          run_q, run_o, run_len, chunk, wq, wo, scratch)
+          run_q, run_o, run_len, chunk, wq, wo)
 
 
 cdef class Geometry:
@@ -205,7 +215,7 @@ cdef class Geometry:
 
     cdef const int64_t[::1] tables
     cdef const Py_ssize_t[::1] tabstart, phases, qshape, off, run_q, run_o
-    cdef readonly Py_ssize_t run_len, wq, wo, chunk, groups
+    cdef readonly Py_ssize_t run_len, wq, wo, chunk, groups, plane_kh, plane_kw
     cdef readonly int nthreads
     cdef readonly bint pack, per_group
     # the kernel set whose channel block the geometry's chunks were cut for
@@ -213,7 +223,8 @@ cdef class Geometry:
 
     def __init__(self, tables, tabstart, phases, qshape, bint pack, off, run_q, run_o,
                  Py_ssize_t run_len, Py_ssize_t wq, Py_ssize_t wo, Py_ssize_t chunk,
-                 Py_ssize_t groups, int nthreads, bint per_group):
+                 Py_ssize_t groups, int nthreads, bint per_group, Py_ssize_t plane_kh=0,
+                 Py_ssize_t plane_kw=0):
         cdef Py_ssize_t d = len(qshape)
         self.tables, self.tabstart, self.phases, self.qshape = tables, tabstart, phases, qshape
         self.off, self.run_q, self.run_o = off, run_q, run_o
@@ -222,8 +233,15 @@ cdef class Geometry:
         self.kset = _kset()
         if (groups < 1 or d < 1 or d > MAX_AXES or self.phases.shape[0] != d
                 or self.tabstart.shape[0] != d + 1 or self.run_o.shape[0] != self.run_q.shape[0]
-                or chunk < 1 or wq < wo or nthreads < 1):
+                or chunk < 1 or wo < 1 or wq < wo or nthreads < 1):
             raise ValueError("Geometry: malformed problem")
+        self.plane_kh, self.plane_kw = plane_kh, plane_kw
+        if plane_kh and (plane_kh < 0 or plane_kh > MAX_PLANE_ROWS or plane_kw < 1
+                         or d != 2 or not per_group or self.run_q.shape[0] != 1
+                         or (run_len - wo) % wq
+                         or self.qshape[0] < (run_len - wo) // wq + plane_kh
+                         or wq < wo + plane_kw - 1):
+            raise ValueError("Geometry: malformed plane kernel")
 
 
 def direct_channels(Geometry geo, x, w, init, out):
@@ -303,9 +321,9 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
     cdef const real_t *image
     cdef real_t *work
     cdef real_t *packed
-    cdef real_t *spill
-    cdef Py_ssize_t spill_size, packed_size
+    cdef Py_ssize_t packed_size
     cdef Py_ssize_t sub
+    cdef Py_ssize_t kh = geo.plane_kh, kw = geo.plane_kw, ho = (run_len - wo) // wq + 1
     cdef int tid
     cdef real_t *wpack
     if xa.ndim != d + 2:
@@ -323,24 +341,24 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
     nstride, cstride = xa.strides[0] // itemsize, xa.strides[1] // itemsize
     if not pack and not cnp.PyArray_IS_C_CONTIGUOUS(xa):
         raise ValueError("direct_channels: an unpacked input must be C-contiguous")
+    if kh and (cg != 1 or R != kh * kw):
+        raise ValueError("direct_channels: the plane kernel takes groups of one channel")
     nchunks = (run_len + chunk - 1) // chunk
     nblocks = (og + co - 1) // co
     nitems = G * nruns * nchunks * nblocks
     if N == 0 or nitems == 0 or R == 0:
         return 0
-    # one workspace: packed weights, output buffers, packed input
-    spill_size = co * chunk if wq != wo else 0
+    # one workspace: packed weights, packed input
     packed_size = (nthreads * cg * plane if per_group else cin * plane) if pack else 0
-    work = <real_t *>malloc((G * og * R + nthreads * spill_size + packed_size + 1)
-                            * sizeof(real_t))
+    work = <real_t *>malloc((G * og * R + packed_size + 1) * sizeof(real_t))
     if work == NULL:
         raise MemoryError("direct_channels: no memory for the workspace")
     wpack = work
-    spill = wpack + G * og * R
-    packed = spill + nthreads * spill_size
+    packed = wpack + G * og * R
     try:
-        with nogil:
-            pack_channel_blocks(w, G, og, R, wpack, co)
+        if not kh:
+            with nogil:
+                pack_channel_blocks(w, G, og, R, wpack, co)
         if per_group:
             # one item per (image, group), packed by its thread into its own
             # buffer: many small groups (depthwise layers) stay in that core's
@@ -358,12 +376,18 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
                                           &qshape[0], <int>d, <real_t *>image + c * plane)
                     else:
                         image = xbase + n * nstride + g * cg * plane
-                    for sub in range(nruns * nchunks * nblocks):
-                        _item(kset, image, &off[0], R, wpack + g * og * R, init + g * og,
-                              out + (n * cout + g * og) * ostride, ostride, og, co,
-                              sub // (nchunks * nblocks), (sub // nblocks) % nchunks,
-                              sub % nblocks, &run_q[0], &run_o[0], run_len, chunk, wq, wo,
-                              spill + tid * spill_size)
+                    if kh:
+                        for sub in range(og):
+                            _plane(kset, image, qshape[1], w + (g * og + sub) * R, kh, kw,
+                                   out + (n * cout + g * og + sub) * ostride, ho, wo,
+                                   init[g * og + sub])
+                    else:
+                        for sub in range(nruns * nchunks * nblocks):
+                            _item(kset, image, &off[0], R, wpack + g * og * R, init + g * og,
+                                  out + (n * cout + g * og) * ostride, ostride, og, co,
+                                  sub // (nchunks * nblocks), (sub // nblocks) % nchunks,
+                                  sub % nblocks, &run_q[0], &run_o[0], run_len, chunk, wq,
+                                  wo)
             return 0
         if nthreads == 1:
             # no OpenMP team to form: the same items in order
@@ -380,7 +404,7 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
                     for item in range(nitems):
                         _run_item(kset, image, cg * plane, &off[0], R, wpack, init, out,
                                   n * cout * ostride, ostride, og, co, item, nblocks, nchunks,
-                                  nruns, &run_q[0], &run_o[0], run_len, chunk, wq, wo, spill)
+                                  nruns, &run_q[0], &run_o[0], run_len, chunk, wq, wo)
             return 0
         with nogil, parallel(num_threads=nthreads):
             for n in range(N):
@@ -395,8 +419,7 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
                 for item in prange(nitems, schedule='dynamic'):
                     _run_item(kset, image, cg * plane, &off[0], R, wpack, init, out,
                               n * cout * ostride, ostride, og, co, item, nblocks, nchunks,
-                              nruns, &run_q[0], &run_o[0], run_len, chunk, wq, wo,
-                              spill + threadid() * spill_size)
+                              nruns, &run_q[0], &run_o[0], run_len, chunk, wq, wo)
     finally:
         free(work)
     return 0

@@ -62,9 +62,11 @@ cdef void _products(const fc_direct_kernels *kset, const real_t *V, Py_ssize_t n
     while c0 < og:
         nco = min(co, og - c0)
         if real_t is float:
-            kset.mc_f32(V, off, <int>cg, Up + c0 * cg, <int>nco, zeros, M + c0 * nt, nt, 0, nt)
+            kset.mc_f32(V, off, <int>cg, Up + c0 * cg, <int>nco, zeros, M + c0 * nt, nt, 0, nt,
+                        nt, nt)
         else:
-            kset.mc_f64(V, off, <int>cg, Up + c0 * cg, <int>nco, zeros, M + c0 * nt, nt, 0, nt)
+            kset.mc_f64(V, off, <int>cg, Up + c0 * cg, <int>nco, zeros, M + c0 * nt, nt, 0, nt,
+                        nt, nt)
         c0 += nco
 
 

@@ -381,9 +381,6 @@ def channels_geometry(lp, c_contiguous):
     per_position = (lp.c_in // lp.groups) * math.prod(phases) * lp.compute_dtype.itemsize
     fits = max(_CHUNK_GRAIN, _CHUNK_INPUT_BYTES // per_position - span)
     nchunks = max(nchunks, -(-length // fits))
-    if wq != wo:
-        # a chunk's outputs pass through a per-thread buffer: keep it small too
-        nchunks = max(nchunks, -(-length // _SPILL_POSITIONS))
     chunk = -(-length // nchunks)
     chunk = -(-chunk // _CHUNK_GRAIN) * _CHUNK_GRAIN if nchunks > 1 else length
     nthreads = _layer_threads(lp, lp.batch * lp.c_out * off.size * run_q.size * length)
@@ -392,19 +389,23 @@ def channels_geometry(lp, c_contiguous):
     group_bytes = (lp.c_in // lp.groups) * math.prod(qshape) * math.prod(phases) * (
         lp.compute_dtype.itemsize)
     per_group = lp.batch * lp.groups >= 2 * nthreads and group_bytes <= _GROUP_INPUT_BYTES
+    # groups of one input channel at stride 1: the 2-D direct kernel per
+    # output channel, which loads each input row once for all the output
+    # rows it feeds (the implicit GEMM loads every tap's vector afresh)
+    plane = (d == 2 and lp.c_in == lp.groups and per_group and lp.plain
+             and lp.k[0] <= _layer.PLANE_KERNEL_MAX_ROWS)
     geo.pack = pack
     geo.result_shape = (lp.batch, lp.c_out, *lp.out_spatial)
     geo.zeros = np.zeros(lp.c_out, lp.compute_dtype)
     geo.kernel = _layer.Geometry(tables, np.asarray(starts, np.intp),
                                  np.asarray(phases, np.intp), np.asarray(qshape, np.intp), pack,
                                  off, run_q, run_o, length, wq, wo, chunk, lp.groups, nthreads,
-                                 per_group)
+                                 per_group, *(lp.k if plane else (0, 0)))
     return geo
 
 
-# Most positions of a work item whose outputs go through the buffer, and
-# most bytes of the input its positions read (half a Zen 3 core's L2).
-_SPILL_POSITIONS = 4096
+# Most bytes of the input a work item's positions read (half a Zen 3
+# core's L2).
 _CHUNK_INPUT_BYTES = 2**18
 # Most bytes of one group's packed input for work items of whole groups.
 _GROUP_INPUT_BYTES = 2**18

@@ -51,12 +51,15 @@ typedef void (*fc_wg_out_f32_fn)(const float *, ptrdiff_t, float *, ptrdiff_t, p
 typedef void (*fc_wg_out_f64_fn)(const double *, ptrdiff_t, double *, ptrdiff_t, ptrdiff_t,
                                  ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, double,
                                  int);
-/* Multi-channel direct kernel of layers over positions [q0, q1)
-   (layer_simd_impl.h): in, off, R, w, nco, init, out, ostride, q0, q1. */
+/* Multi-channel direct kernel of layers over positions [q0, q1) in rows of
+   wq, the first wo (1 <= wo <= wq) of each row outputs (layer_simd_impl.h):
+   in, off, R, w, nco, init, out, ostride, q0, q1, wq, wo. */
 typedef void (*fc_mc_f32_fn)(const float *, const ptrdiff_t *, int, const float *, int,
-                             const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+                             const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                             ptrdiff_t, ptrdiff_t);
 typedef void (*fc_mc_f64_fn)(const double *, const ptrdiff_t *, int, const double *, int,
-                             const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+                             const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                             ptrdiff_t, ptrdiff_t);
 /* Most outputs one channel-sum call accumulates at once. */
 #define FC_CSUM_OUTS_MAX 4
 
@@ -117,9 +120,11 @@ const fc_direct_kernels *fc_direct_by_name(const char *name);
                              ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t, double, \
                              int);                                                        \
     void fc_mc_f32_##sfx(const float *, const ptrdiff_t *, int, const float *, int,     \
-                         const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t);       \
+                         const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t,        \
+                         ptrdiff_t, ptrdiff_t);                                          \
     void fc_mc_f64_##sfx(const double *, const ptrdiff_t *, int, const double *, int,   \
-                         const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);     \
+                         const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t,      \
+                         ptrdiff_t, ptrdiff_t);                                          \
     extern const int fc_block_rows_##sfx;                                                \
     extern const int fc_mc_channels_##sfx;
 

@@ -6,13 +6,15 @@
  * For the output channels c < nco of one block and the positions q of
  * [q0, q1) in the packed input's position space,
  *
- *   out[c * ostride + q] = init[c] + sum_{r < R} w[r * nco + c] * in[off[r] + q]
+ *   out[c * ostride + o(q)] = init[c] + sum_{r < R} w[r * nco + c] * in[off[r] + q]
  *
  * where r runs over (input channel, kernel taps) and off[r] is where that
  * tap's input starts: fastconv/_kernels/_layer.pyx packs the input so that
  * every tap of every output position is `q + off[r]`, strides and
- * dilations included, and places `out` (the layer's output, or a buffer
- * when positions straddle the padding between rows).
+ * dilations included. Positions come in rows of wq of which the first wo
+ * are outputs: o(q) = (q / wq) * wo + q % wq, and the positions of a row
+ * past its wo-th (the padding between rows) are computed and dropped, by
+ * masked stores, so the outputs go straight to the layer's output.
  *
  * A tile is nco x NV vectors of positions: NV(nco) is as many vectors as
  * keep the nco * NV accumulators and the NV loaded vectors in registers
@@ -34,10 +36,46 @@
 /* Vectors of positions per tile for nco output channels. */
 #define FC_MC_NV(nco) ((FC_MC_ACC) / (nco) < 8 ? (FC_MC_ACC) / (nco) : 8)
 
+/* Lanes [lo, hi) of v to base[lo .. hi). */
+static inline __attribute__((always_inline)) void
+FC_FN(fc_mc_store_lanes)(FC_T *base, const ptrdiff_t lo, const ptrdiff_t hi, const FC_VT v)
+{
+#if defined(__AVX512F__) && FC_VEC_BYTES == 64
+    /* a masked store neither writes nor faults outside its lanes */
+    const unsigned all = (1u << FC_NL_CONST) - 1u;
+    FC_MASKSTORE(base, (FC_MASK_T)((all >> (FC_NL_CONST - hi)) & (all << lo)), v);
+#else
+    FC_T lanes[FC_NL];
+    *(FC_VTU *)lanes = v;
+    for (ptrdiff_t i = lo; i < hi; ++i)
+        base[i] = lanes[i];
+#endif
+}
+
+/* The outputs among positions p .. p + FC_NL - 1 (at row `row`, column
+   `col` < wq) of v: the lanes of each row's first wo columns. */
+static inline __attribute__((always_inline)) void
+FC_FN(fc_mc_put)(FC_T *out, ptrdiff_t row, ptrdiff_t col, const ptrdiff_t wq,
+                 const ptrdiff_t wo, const FC_VT v)
+{
+    if (col + FC_NL <= wo) {
+        *(FC_VTU *)(out + row * wo + col) = v;
+        return;
+    }
+    /* lane of column 0 of row `row`: -col; each row of wq lanes further on */
+    for (ptrdiff_t lane = -col; lane < FC_NL; lane += wq, ++row) {
+        const ptrdiff_t lo = lane > 0 ? lane : 0;
+        const ptrdiff_t hi = lane + wo < FC_NL ? lane + wo : FC_NL;
+        if (lo < hi)
+            FC_FN(fc_mc_store_lanes)(out + row * wo - lane, lo, hi, v);
+    }
+}
+
 static inline __attribute__((always_inline)) void
 FC_FN(fc_mc_tile)(const int NCO, const int NV, const FC_T *in, const ptrdiff_t *off,
                   const int R, const FC_T *w, const FC_T *init, FC_T *out,
-                  const ptrdiff_t ostride, const ptrdiff_t q)
+                  const ptrdiff_t ostride, const ptrdiff_t q, const ptrdiff_t wq,
+                  const ptrdiff_t wo)
 {
     FC_VT acc[FC_MC_CO_MAX][8];
     for (int c = 0; c < NCO; ++c)
@@ -56,54 +94,77 @@ FC_FN(fc_mc_tile)(const int NCO, const int NV, const FC_T *in, const ptrdiff_t *
                 acc[c][v] += wv * x[v];
         }
     }
+    if (wq == wo) {
+        for (int c = 0; c < NCO; ++c)
+            for (int v = 0; v < NV; ++v)
+                *(FC_VTU *)(out + c * ostride + q + v * FC_NL) = acc[c][v];
+        return;
+    }
+    ptrdiff_t row[8], col[8];
+    row[0] = q / wq;
+    col[0] = q - row[0] * wq;
+    for (int v = 1; v < NV; ++v) {
+        row[v] = row[v - 1];
+        col[v] = col[v - 1] + FC_NL;
+        while (col[v] >= wq) {
+            col[v] -= wq;
+            ++row[v];
+        }
+    }
     for (int c = 0; c < NCO; ++c)
         for (int v = 0; v < NV; ++v)
-            *(FC_VTU *)(out + c * ostride + q + v * FC_NL) = acc[c][v];
+            FC_FN(fc_mc_put)(out + c * ostride, row[v], col[v], wq, wo, acc[c][v]);
 }
 
 /* The scalar sums of a run shorter than one vector. */
 static void
 FC_FN(fc_mc_scalar)(const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w, int nco,
                     const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0,
-                    ptrdiff_t q1)
+                    ptrdiff_t q1, ptrdiff_t wq, ptrdiff_t wo)
 {
-    for (ptrdiff_t q = q0; q < q1; ++q)
+    for (ptrdiff_t q = q0; q < q1; ++q) {
+        const ptrdiff_t row = q / wq, col = q - row * wq;
+        if (col >= wo)
+            continue;
         for (int c = 0; c < nco; ++c) {
             FC_T sum = init[c];
             for (int r = 0; r < R; ++r)
                 sum += w[(ptrdiff_t)r * nco + c] * in[off[r] + q];
-            out[c * ostride + q] = sum;
+            out[c * ostride + row * wo + col] = sum;
         }
+    }
 }
 
 static inline __attribute__((always_inline)) void
 FC_FN(fc_mc_run)(const int NCO, const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w,
-                 const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0, ptrdiff_t q1)
+                 const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0, ptrdiff_t q1,
+                 ptrdiff_t wq, ptrdiff_t wo)
 {
     const int NV = FC_MC_NV(NCO);
     const ptrdiff_t len = (ptrdiff_t)NV * FC_NL;
     ptrdiff_t q = q0;
     for (; q + len <= q1; q += len)
-        FC_FN(fc_mc_tile)(NCO, NV, in, off, R, w, init, out, ostride, q);
+        FC_FN(fc_mc_tile)(NCO, NV, in, off, R, w, init, out, ostride, q, wq, wo);
     for (; q < q1; q += FC_NL) {
         if (q + FC_NL > q1)
             q = q1 - FC_NL; /* overlaps the previous vector: same values again */
-        FC_FN(fc_mc_tile)(NCO, 1, in, off, R, w, init, out, ostride, q);
+        FC_FN(fc_mc_tile)(NCO, 1, in, off, R, w, init, out, ostride, q, wq, wo);
     }
 }
 
 void
 FC_FN(fc_mc_)(const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w, int nco,
-              const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0, ptrdiff_t q1)
+              const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0, ptrdiff_t q1,
+              ptrdiff_t wq, ptrdiff_t wo)
 {
     if (q1 - q0 < FC_NL || nco < 1 || nco > FC_MC_CO_MAX) {
-        FC_FN(fc_mc_scalar)(in, off, R, w, nco, init, out, ostride, q0, q1);
+        FC_FN(fc_mc_scalar)(in, off, R, w, nco, init, out, ostride, q0, q1, wq, wo);
         return;
     }
     switch (nco) {
 #define FC_MC_CASE(K)                                                          \
     case K:                                                                    \
-        FC_FN(fc_mc_run)(K, in, off, R, w, init, out, ostride, q0, q1);        \
+        FC_FN(fc_mc_run)(K, in, off, R, w, init, out, ostride, q0, q1, wq, wo); \
         break;
     FC_MC_CASE(1) FC_MC_CASE(2) FC_MC_CASE(3) FC_MC_CASE(4) FC_MC_CASE(5) FC_MC_CASE(6)
 #if FC_MC_CO_MAX > 6
