@@ -184,3 +184,22 @@ def test_plane_kernel_takes_what_it_computes():
     assert plane_rows(3, stride=2) == 0
     assert plane_rows(3, dilation=2) == 0
     assert plane_rows(3, groups=2) == 0
+
+
+def test_winograd_weights_changed_in_place_are_transformed_again():
+    """The transformed weights are cached by the weights' contents: a weight
+    array changed in place (here at an element the cache's key does not
+    sample) gives the new layer, not the old one."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 12, 12)).astype(np.float32)
+    weight = rng.standard_normal((6, 4, 3, 3)).astype(np.float32)
+    for _ in range(2):
+        first = nn.conv(x, weight, padding=1, method="winograd")
+        assert_nn_close(first, conv_reference(x, weight, padding=1),
+                        conv_bound(x, weight, padding=1), rtol_factor=10.0, normwise=True)
+        weight[0, 0, 0, 1] += 1.0
+        weight[5, 3, 2, 2] = -0.0 if weight[5, 3, 2, 2] == 0 else 0.0
+        second = nn.conv(x, weight, padding=1, method="winograd")
+        assert_nn_close(second, conv_reference(x, weight, padding=1),
+                        conv_bound(x, weight, padding=1), rtol_factor=10.0, normwise=True)
+        assert not np.array_equal(first, second)

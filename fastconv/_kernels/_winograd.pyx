@@ -137,9 +137,17 @@ cdef inline Py_ssize_t _whole_vectors(Py_ssize_t tiles) noexcept nogil:
     return (tiles + MAX_LANES - 1) // MAX_LANES * MAX_LANES
 
 
+def workspace_elements(Py_ssize_t cg, Py_ssize_t og, Py_ssize_t tiles_w,
+                       Py_ssize_t rows_per_chunk, int nthreads, int m):
+    """Elements of the `work` array `winograd` needs for groups of `cg` input
+    and `og` output channels, rows of `tiles_w` tiles and `nthreads`
+    threads: per thread, a chunk's transformed input and its products."""
+    return nthreads * (m + 2) * (m + 2) * ((cg + og) * rows_per_chunk * tiles_w + 2 * POINT_PAD)
+
+
 def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
              real_t[:, :, :, ::1] out, Py_ssize_t groups, Py_ssize_t rows_per_chunk,
-             int nthreads, int m):
+             int nthreads, int m, real_t[::1] work):
     """Winograd F(m x m, 3x3) of a layer into `out` (N, C_out, Ho, Wo), m = 2
     or 4.
 
@@ -152,7 +160,8 @@ def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
     need them. `bias` is (C_out,) or None. `rows_per_chunk` rows of tiles of one group
     make one work item, counted through the batch image after image, so a
     chunk may hold the tiles of several small images. The transforms are
-    the SIMD kernels of the set in use.
+    the SIMD kernels of the set in use. `work` holds at least
+    `workspace_elements` elements (its contents are overwritten).
     """
     cdef Py_ssize_t N = xpad.shape[0], cin = xpad.shape[1], Hp = xpad.shape[2]
     cdef Py_ssize_t Wp = xpad.shape[3], cout = out.shape[1], Ho = out.shape[2]
@@ -162,7 +171,6 @@ def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
     cdef Py_ssize_t tiles_h, tiles_w, per, nchunks, chunk, slot
     cdef const real_t[::1] b
     cdef bint has_bias = bias is not None
-    cdef real_t[:, ::1] ws
     cdef real_t[::1] zeros
     cdef Py_ssize_t[:, ::1] offs
     cdef int tid
@@ -186,8 +194,9 @@ def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
         return out
     nthreads = <int>max(1, min(<Py_ssize_t>nthreads, nchunks))
     slot = points * ((cg + og) * rows_per_chunk * tiles_w + 2 * POINT_PAD)
+    if work.shape[0] < nthreads * slot:
+        raise ValueError("winograd: workspace too small")
     dtype = np.float32 if real_t is float else np.float64
-    ws = np.empty((nthreads, slot), dtype=dtype)
     zeros = np.zeros(og, dtype=dtype)
     offs = np.empty((nthreads, cg + 1), dtype=np.intp)
     with nogil:
@@ -195,7 +204,8 @@ def winograd(const real_t[:, :, :, ::1] xpad, const real_t[::1] Up, bias,
             tid = threadid()
             _chunk(kset, &xpad[0, 0, 0, 0], &Up[0], &zeros[0], &offs[tid, 0], &b[0],
                    &out[0, 0, 0, 0],
-                   &ws[tid, 0], &ws[tid, points * (cg * rows_per_chunk * tiles_w + POINT_PAD)],
+                   &work[tid * slot],
+                   &work[tid * slot + points * (cg * rows_per_chunk * tiles_w + POINT_PAD)],
                    chunk, per, N,
                    groups, cg, og, Hp, Wp, Ho, Wo, tiles_h, tiles_w, rows_per_chunk, has_bias,
                    m)

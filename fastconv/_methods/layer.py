@@ -47,7 +47,7 @@ from . import run as run_method
 from .._kernels import _direct, _layer, _winograd
 from .._kernels._calls import is_c_contiguous_aligned
 from .problem import ConvProblem, cast_result, flip_index
-from .workspace import get_workspace_limit
+from .workspace import get_workspace_limit, scratch, scratch_array
 
 __all__ = ["LAYER_METHODS", "PADDING_MODES", "LayerPlan", "LayerProblem", "conv_problem", "plan",
            "run"]
@@ -120,15 +120,35 @@ def _boundary_index(length, before, after, mode):
     return np.where(pos < length, pos, period - pos)
 
 
-def padded_input(lp, at_least=None):
+def padded_shape(lp, at_least=None):
+    """Shape of `padded_input(lp, at_least)`."""
+    padded = [L + b + a for L, b, a in zip(lp.n, lp.pad_before, lp.pad_after)]
+    if at_least is not None:
+        padded = [max(p, size) for p, size in zip(padded, at_least)]
+    return [lp.batch, lp.c_in] + padded
+
+
+def padded_input(lp, at_least=None, target=None):
     """The input padded as `padding_mode` says, C-contiguous in the compute
     dtype; with `at_least` (one size per spatial axis), zeros after the
-    padding of an axis shorter than that."""
+    padding of an axis shorter than that. Written into `target` when given
+    (C-contiguous, of `padded_shape` and the compute dtype, any contents)."""
     x = lp.x
-    padded = [L + b + a for L, b, a in zip(lp.n, lp.pad_before, lp.pad_after)]
-    extra = [0] * len(padded) if at_least is None else [
-        max(size - p, 0) for size, p in zip(at_least, padded)]
-    shape = [lp.batch, lp.c_in] + [p + e for p, e in zip(padded, extra)]
+    shape = padded_shape(lp, at_least)
+    if target is not None:
+        inner = [slice(b, b + L) for L, b in zip(lp.n, lp.pad_before)]
+        if lp.padding_mode == "zeros":
+            source = x
+        else:
+            source = padded_input(lp)
+            inner = [slice(0, n) for n in source.shape[2:]]
+        # zeros where no sample goes: before and after the samples, per axis
+        for axis, part in enumerate(inner):
+            lead = (slice(None),) * (axis + 2)
+            target[lead + (slice(0, part.start),)] = 0
+            target[lead + (slice(part.stop, None),)] = 0
+        np.copyto(target[(slice(None), slice(None)) + tuple(inner)], source, casting="unsafe")
+        return target
     if lp.padding_mode == "zeros":
         xpad = np.zeros(shape, lp.compute_dtype)
         inner = (slice(None), slice(None)) + tuple(
@@ -139,7 +159,7 @@ def padded_input(lp, at_least=None):
     for axis, (L, b, a) in enumerate(zip(lp.n, lp.pad_before, lp.pad_after)):
         if b or a:
             xpad = xpad.take(_boundary_index(L, b, a, lp.padding_mode), axis=axis + 2)
-    if any(extra):
+    if list(xpad.shape) != shape:
         grown = np.zeros(shape, lp.compute_dtype)
         np.copyto(grown[tuple(slice(0, n) for n in xpad.shape)], xpad, casting="unsafe")
         return grown
@@ -244,7 +264,8 @@ def run(lp, p, method, out=None):
     if method == "fft" and channel_fft_applies(lp):
         return _finish(lp, run_fft_channels(lp), lp.bias, p.result_dtype, out, None)
     if method == "winograd":
-        return _finish(lp, run_winograd(lp), None, p.result_dtype, out, None)
+        target = _target(out, p.result_dtype, (lp.batch, lp.c_out, *lp.out_spatial))
+        return _finish(lp, run_winograd(lp, target), None, p.result_dtype, out, target)
     target = _target(out, p.result_dtype, p.out_shape)
     result = run_method(p, _CONV_METHODS[method], None, target)
     return _finish(lp, result, lp.bias, p.result_dtype, out, target)
@@ -652,10 +673,54 @@ def winograd_tile(lp):
     return 4 if wide and deep and per4 <= per2 else 2
 
 
-def run_winograd(lp):
+# Transformed weights of recent Winograd calls, by the weights' contents (a
+# network's layer sees the same weights call after call): {(shape, dtype, m,
+# groups, channel block, a sample of the weights): (the weights, U)}.
+_transformed = collections.OrderedDict()
+_transformed_lock = threading.Lock()
+# Weights sampled for the key: every this many-th element.
+_WEIGHT_SAMPLE_STEP = 97
+
+
+def _same_bits(a, b):
+    """Whether arrays `a` and `b` of one shape and dtype hold the same bits
+    (NaNs and signed zeros included)."""
+    unsigned = np.dtype(f"u{a.dtype.itemsize}")
+    return np.array_equal(a.view(unsigned), b.view(unsigned))
+
+
+def _winograd_weights(w, groups, m, nthreads):
+    """The transformed weights of `w` (C-contiguous, of the compute dtype) for
+    F(m x m, 3x3), packed for the kernel set in use: cached, and checked
+    against a copy of the weights they came from, so that weights changed
+    in place are transformed again."""
+    key = (w.shape, w.dtype.str, m, groups, _layer.channel_block(),
+           w.reshape(-1)[::_WEIGHT_SAMPLE_STEP].tobytes())
+    with _transformed_lock:
+        hit = _transformed.get(key)
+        if hit is not None:
+            _transformed.move_to_end(key)
+    if hit is not None and _same_bits(hit[0], w):
+        return hit[1]
+    U = np.empty((m + 2) ** 2 * w.size // 9, w.dtype)
+    _winograd.winograd_weights(w, U, groups, m, nthreads)
+    size = U.nbytes + w.nbytes
+    with _transformed_lock:
+        if size <= spectra_cache_limit():
+            _transformed[key] = (w.copy(), U)
+            _transformed.move_to_end(key)
+            total = sum(a.nbytes + b.nbytes for a, b in _transformed.values())
+            while total > spectra_cache_limit():
+                _, (a, b) = _transformed.popitem(last=False)
+                total -= a.nbytes + b.nbytes
+    return U
+
+
+def run_winograd(lp, target=None):
     """Layer `lp` by Winograd F(m x m, 3x3) (`fastconv._kernels._winograd`,
     m from `winograd_tile`): the result in the compute dtype, bias added,
-    ``(N, C_out, Ho, Wo)``."""
+    ``(N, C_out, Ho, Wo)``, written into `target` when given (C-contiguous,
+    of that shape and dtype)."""
     compute = lp.compute_dtype
     ho, wo = lp.out_spatial
     m = winograd_tile(lp)
@@ -664,21 +729,32 @@ def run_winograd(lp):
     # tiles: zeros (their outputs are cropped)
     tiles_h, tiles_w = -(-ho // m), -(-wo // m)
     lanes = _winograd.TRANSFORM_LANES
-    xpad = padded_input(lp, (m * tiles_h + 2, m * -(-tiles_w // lanes) * lanes + m))
     G = lp.groups
     cg, og = lp.c_in // G, lp.c_out // G
     points = (m + 2) ** 2
-    U = np.empty(points * lp.c_out * cg, compute)
-    _winograd.winograd_weights(np.ascontiguousarray(lp.weight, dtype=compute), U, G, m,
-                               lp.nthreads)
-    bias = None if lp.bias is None else np.ascontiguousarray(lp.bias, dtype=compute)
-    out = np.empty((lp.batch, lp.c_out, ho, wo), compute)
     per_row = points * (cg + og) * compute.itemsize * tiles_w
     # and at least a few vectors of tiles: the products run along the tiles
     rows_per_chunk = max(-(-WINOGRAD_MIN_TILES // tiles_w), WINOGRAD_CHUNK_BYTES // per_row)
     rows_per_chunk = max(1, min(lp.batch * tiles_h, rows_per_chunk))
-    _winograd.winograd(xpad, U, bias, out, G, rows_per_chunk, lp.nthreads, m)
-    return out
+    # the padded input, the transformed weights and the chunks' workspace
+    # on scratch buffers: fresh arrays of these sizes cost page faults on
+    # every call, as much as the transforms themselves
+    shape = padded_shape(lp, (m * tiles_h + 2, m * -(-tiles_w // lanes) * lanes + m))
+    xpad, xraw = scratch_array(shape, compute)
+    work, wraw = scratch_array((_winograd.workspace_elements(cg, og, tiles_w, rows_per_chunk,
+                                                             lp.nthreads, m),), compute)
+    try:
+        padded_input(lp, None, xpad)
+        U = _winograd_weights(np.ascontiguousarray(lp.weight, dtype=compute), G, m,
+                              lp.nthreads)
+        bias = None if lp.bias is None else np.ascontiguousarray(lp.bias, dtype=compute)
+        if target is None:
+            target = np.empty((lp.batch, lp.c_out, ho, wo), compute)
+        _winograd.winograd(xpad, U, bias, target, G, rows_per_chunk, lp.nthreads, m, work)
+    finally:
+        for raw in (xraw, wraw):
+            scratch.give(raw)
+    return target
 
 
 class LayerPlan:
