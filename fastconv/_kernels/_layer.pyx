@@ -57,9 +57,15 @@ ctypedef fused real_t:
 # Most spatial axes a packed layer may have (the odometer's fixed arrays).
 DEF MAX_AXES = 16
 MAX_SPATIAL_AXES = MAX_AXES
+# Rows ahead of the one packed whose samples are prefetched.
+DEF PREFETCH_ROWS = 6
 # Most kernel rows of the plane kernel (its row-pointer arrays).
 DEF MAX_PLANE_ROWS = 16
 PLANE_KERNEL_MAX_ROWS = MAX_PLANE_ROWS
+
+
+cdef extern from *:
+    void __builtin_prefetch(const void *) nogil
 
 
 cdef const fc_direct_kernels *_kset():
@@ -73,13 +79,15 @@ def channel_block():
 
 cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int64_t *tab,
                         const Py_ssize_t *tabstart, const Py_ssize_t *phases,
-                        const Py_ssize_t *qshape, int d, real_t *dst) noexcept nogil:
-    """One channel of the polyphase buffer (see the module docstring):
+                        const Py_ssize_t *qshape, int d, real_t *dst,
+                        Py_ssize_t pitch) noexcept nogil:
+    """One channel of the polyphase buffer (see the module docstring), its
+    rows (along the last axis) `pitch` elements apart:
     `tab` holds, per axis i from `tabstart[i]`, the source index of packed
     (phase, position) ``ph * qshape[i] + j``, or -1 for a zero; from
     `tabstart[d]`, per phase of the last axis, the range [lo, hi) of its
     positions inside the input and the source index of lo."""
-    cdef Py_ssize_t rows = 1, row, rest, i, j, ql = qshape[d - 1], t, lo, hi
+    cdef Py_ssize_t rows = 1, row, i, j, ql = qshape[d - 1], t, lo, hi
     cdef Py_ssize_t xs = xstride[d - 1], step = phases[d - 1]
     cdef Py_ssize_t ph[MAX_AXES]
     cdef Py_ssize_t pos[MAX_AXES]
@@ -89,17 +97,29 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
     cdef bint zero
     for i in range(d):
         rows *= phases[i]
+        ph[i] = 0
+        pos[i] = 0
     for i in range(d - 1):
         rows *= qshape[i]
     for row in range(rows):
-        # row -> (phases of every axis, positions of all but the last axis)
-        rest = row
-        for i in range(d - 2, -1, -1):
-            pos[i] = rest % qshape[i]
-            rest //= qshape[i]
-        for i in range(d - 1, -1, -1):
-            ph[i] = rest % phases[i]
-            rest //= phases[i]
+        # row -> (phases of every axis, positions of all but the last axis),
+        # the positions' last digit the fastest: counted on, not divided
+        if row:
+            i = d - 2
+            while i >= 0:
+                pos[i] += 1
+                if pos[i] < qshape[i]:
+                    break
+                pos[i] = 0
+                i -= 1
+            if i < 0:
+                i = d - 1
+                while i >= 0:
+                    ph[i] += 1
+                    if ph[i] < phases[i]:
+                        break
+                    ph[i] = 0
+                    i -= 1
         s = src
         zero = False
         for i in range(d - 1):
@@ -108,7 +128,7 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
                 zero = True
                 break
             s = s + t * xstride[i]
-        o = dst + row * ql
+        o = dst + row * pitch
         if zero:
             memset(o, 0, ql * sizeof(real_t))
             continue
@@ -121,6 +141,13 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
         for j in range(lo):
             o[j] = s[last[j] * xs] if last[j] >= 0 else 0
         if xs == 1 and step == 1:
+            # the samples of a row some rows on: their cache misses overlap
+            # this copy instead of stalling a later one
+            if d > 1:
+                j = 0
+                while j < hi - lo:
+                    __builtin_prefetch(s + t + j + PREFETCH_ROWS * xstride[d - 2])
+                    j += 64 // sizeof(real_t)
             memcpy(o + lo, s + t, (hi - lo) * sizeof(real_t))
         else:
             for j in range(lo, hi):
@@ -324,6 +351,8 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
     cdef Py_ssize_t packed_size
     cdef Py_ssize_t sub
     cdef Py_ssize_t kh = geo.plane_kh, kw = geo.plane_kw, ho = (run_len - wo) // wq + 1
+    cdef Py_ssize_t pitch, slot
+    cdef Py_ssize_t LINE_ELEMENTS = 64 // sizeof(real_t)
     cdef int tid
     cdef real_t *wpack
     if xa.ndim != d + 2:
@@ -348,13 +377,21 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
     nitems = G * nruns * nchunks * nblocks
     if N == 0 or nitems == 0 or R == 0:
         return 0
-    # one workspace: packed weights, packed input
-    packed_size = (nthreads * cg * plane if per_group else cin * plane) if pack else 0
-    work = <real_t *>malloc((G * og * R + packed_size + 1) * sizeof(real_t))
+    # a thread's packed group: the plane kernel's rows start on cache lines
+    # (its loads then split none), the implicit GEMM's follow each other
+    pitch = qshape[d - 1]
+    slot = cg * plane
+    if kh:
+        pitch = (pitch + LINE_ELEMENTS - 1) // LINE_ELEMENTS * LINE_ELEMENTS
+        slot = (qshape[0] * pitch + LINE_ELEMENTS - 1) // LINE_ELEMENTS * LINE_ELEMENTS
+    # one workspace: packed weights, packed input (from a cache line)
+    packed_size = (nthreads * slot if per_group else cin * plane) if pack else 0
+    work = <real_t *>malloc((G * og * R + packed_size + LINE_ELEMENTS + 1) * sizeof(real_t))
     if work == NULL:
         raise MemoryError("direct_channels: no memory for the workspace")
     wpack = work
     packed = wpack + G * og * R
+    packed = packed + (-(<size_t>packed // sizeof(real_t))) % LINE_ELEMENTS
     try:
         if not kh:
             with nogil:
@@ -369,16 +406,18 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
                     g = item - n * G
                     tid = threadid()
                     if pack:
-                        image = packed + tid * cg * plane
+                        image = packed + tid * slot
                         for c in range(cg):
                             _pack_channel(xbase + n * nstride + (g * cg + c) * cstride,
                                           xstride, &tables[0], &tabstart[0], &phases[0],
-                                          &qshape[0], <int>d, <real_t *>image + c * plane)
+                                          &qshape[0], <int>d, <real_t *>image + c * plane,
+                                          pitch)
                     else:
                         image = xbase + n * nstride + g * cg * plane
                     if kh:
                         for sub in range(og):
-                            _plane(kset, image, qshape[1], w + (g * og + sub) * R, kh, kw,
+                            _plane(kset, image, pitch if pack else qshape[1],
+                                   w + (g * og + sub) * R, kh, kw,
                                    out + (n * cout + g * og + sub) * ostride, ho, wo,
                                    init[g * og + sub])
                     else:
@@ -397,7 +436,7 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
                         for c in range(cin):
                             _pack_channel(xbase + n * nstride + c * cstride, xstride,
                                           &tables[0], &tabstart[0], &phases[0], &qshape[0],
-                                          <int>d, packed + c * plane)
+                                          <int>d, packed + c * plane, qshape[d - 1])
                         image = packed
                     else:
                         image = xbase + n * nstride
@@ -412,7 +451,7 @@ cdef int _channels(Geometry geo, cnp.ndarray xa, const real_t *w, const real_t *
                     for c in prange(cin, schedule='static'):
                         _pack_channel(xbase + n * nstride + c * cstride, xstride, &tables[0],
                                       &tabstart[0], &phases[0], &qshape[0], <int>d,
-                                      packed + c * plane)
+                                      packed + c * plane, qshape[d - 1])
                     image = packed
                 else:
                     image = xbase + n * nstride
