@@ -89,37 +89,33 @@ cdef void _pack_channel(const real_t *src, const Py_ssize_t *xstride, const int6
     positions inside the input and the source index of lo."""
     cdef Py_ssize_t rows = 1, row, i, j, ql = qshape[d - 1], t, lo, hi
     cdef Py_ssize_t xs = xstride[d - 1], step = phases[d - 1]
-    cdef Py_ssize_t ph[MAX_AXES]
-    cdef Py_ssize_t pos[MAX_AXES]
+    # a row's digits: the phases of every axis, then the positions of all
+    # but the last axis (ph = digit, pos = digit + d), the last the fastest
+    cdef Py_ssize_t digit[2 * MAX_AXES]
+    cdef Py_ssize_t radix[2 * MAX_AXES]
+    cdef Py_ssize_t *ph = digit
+    cdef Py_ssize_t *pos = digit + d
     cdef const real_t *s
     cdef const int64_t *last
     cdef real_t *o
     cdef bint zero
     for i in range(d):
-        rows *= phases[i]
-        ph[i] = 0
-        pos[i] = 0
+        radix[i] = phases[i]
     for i in range(d - 1):
-        rows *= qshape[i]
+        radix[d + i] = qshape[i]
+    for i in range(2 * d - 1):
+        rows *= radix[i]
+        digit[i] = 0
     for row in range(rows):
-        # row -> (phases of every axis, positions of all but the last axis),
-        # the positions' last digit the fastest: counted on, not divided
         if row:
-            i = d - 2
+            # counted on, not divided out of the row number
+            i = 2 * d - 2
             while i >= 0:
-                pos[i] += 1
-                if pos[i] < qshape[i]:
+                digit[i] += 1
+                if digit[i] < radix[i]:
                     break
-                pos[i] = 0
+                digit[i] = 0
                 i -= 1
-            if i < 0:
-                i = d - 1
-                while i >= 0:
-                    ph[i] += 1
-                    if ph[i] < phases[i]:
-                        break
-                    ph[i] = 0
-                    i -= 1
         s = src
         zero = False
         for i in range(d - 1):
