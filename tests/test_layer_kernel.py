@@ -152,6 +152,21 @@ def test_multichannel_rows_at_every_simd_level(simd_level, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_multichannel_short_runs_at_every_simd_level(simd_level, dtype):
+    """Runs shorter than a vector (one line of a 1-D layer): masked vectors
+    with AVX-512, scalar sums below it."""
+    rng = np.random.default_rng(13)
+    for length in (1, 2, 5, 7, 9, 15, 16):
+        for c_out in (1, 3, 8, 11):
+            x = rng.standard_normal((3, 5, length + 2)).astype(dtype)
+            weight = rng.standard_normal((c_out, 5, 3)).astype(dtype)
+            bias = rng.standard_normal(c_out).astype(dtype)
+            _check_direct(x, weight, bias, f"{simd_level} length={length} c_out={c_out}")
+            _check_direct(x, weight, bias, f"{simd_level} length={length} c_out={c_out} pad",
+                          padding=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_plane_kernel_at_every_simd_level(simd_level, dtype):
     """Groups of one input channel at stride 1 (depthwise layers, and their
     channel multipliers) take the 2-D direct kernel per output channel."""

@@ -735,7 +735,11 @@ def run_winograd(lp, target=None):
     per_row = points * (cg + og) * compute.itemsize * tiles_w
     # and at least a few vectors of tiles: the products run along the tiles
     rows_per_chunk = max(-(-WINOGRAD_MIN_TILES // tiles_w), WINOGRAD_CHUNK_BYTES // per_row)
-    rows_per_chunk = max(1, min(lp.batch * tiles_h, rows_per_chunk))
+    rows = lp.batch * tiles_h
+    rows_per_chunk = max(1, min(rows, rows_per_chunk))
+    # the same number of chunks, of rows as even as whole rows allow: the
+    # last chunk is no remainder of a few tiles
+    rows_per_chunk = -(-rows // -(-rows // rows_per_chunk))
     # the padded input, the transformed weights and the chunks' workspace
     # on scratch buffers: fresh arrays of these sizes cost page faults on
     # every call, as much as the transforms themselves

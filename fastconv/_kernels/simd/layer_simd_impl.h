@@ -26,7 +26,8 @@
  * the cache misses they save). Tiles past the last full one run one vector
  * wide, the last partial vector overlapping the previous one (recomputed,
  * stored again), so no load goes past q1 + off[r]; fewer positions than a
- * vector are summed in scalars.
+ * vector are one vector of masked loads and stores with AVX-512, else
+ * summed in scalars.
  */
 
 #ifndef FC_MC_ACC
@@ -52,20 +53,20 @@ FC_FN(fc_mc_store_lanes)(FC_T *base, const ptrdiff_t lo, const ptrdiff_t hi, con
 #endif
 }
 
-/* The outputs among positions p .. p + FC_NL - 1 (at row `row`, column
-   `col` < wq) of v: the lanes of each row's first wo columns. */
+/* The outputs among positions p .. p + n - 1 (n <= FC_NL; p at row `row`,
+   column `col` < wq) of v: the lanes of each row's first wo columns. */
 static inline __attribute__((always_inline)) void
 FC_FN(fc_mc_put)(FC_T *out, ptrdiff_t row, ptrdiff_t col, const ptrdiff_t wq,
-                 const ptrdiff_t wo, const FC_VT v)
+                 const ptrdiff_t wo, const FC_VT v, const ptrdiff_t n)
 {
-    if (col + FC_NL <= wo) {
+    if (n == FC_NL && col + FC_NL <= wo) {
         *(FC_VTU *)(out + row * wo + col) = v;
         return;
     }
     /* lane of column 0 of row `row`: -col; each row of wq lanes further on */
-    for (ptrdiff_t lane = -col; lane < FC_NL; lane += wq, ++row) {
+    for (ptrdiff_t lane = -col; lane < n; lane += wq, ++row) {
         const ptrdiff_t lo = lane > 0 ? lane : 0;
-        const ptrdiff_t hi = lane + wo < FC_NL ? lane + wo : FC_NL;
+        const ptrdiff_t hi = lane + wo < n ? lane + wo : n;
         if (lo < hi)
             FC_FN(fc_mc_store_lanes)(out + row * wo - lane, lo, hi, v);
     }
@@ -113,7 +114,7 @@ FC_FN(fc_mc_tile)(const int NCO, const int NV, const FC_T *in, const ptrdiff_t *
     }
     for (int c = 0; c < NCO; ++c)
         for (int v = 0; v < NV; ++v)
-            FC_FN(fc_mc_put)(out + c * ostride, row[v], col[v], wq, wo, acc[c][v]);
+            FC_FN(fc_mc_put)(out + c * ostride, row[v], col[v], wq, wo, acc[c][v], FC_NL);
 }
 
 /* The scalar sums of a run shorter than one vector. */
@@ -134,6 +135,31 @@ FC_FN(fc_mc_scalar)(const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w, 
         }
     }
 }
+
+#if defined(__AVX512F__) && FC_VEC_BYTES == 64
+/* A run of n < FC_NL positions from q0 as one vector of masked loads and
+   stores: no load or store outside the run (masked lanes never fault), and
+   vector speed for the short runs of small chunks. */
+static inline __attribute__((always_inline)) void
+FC_FN(fc_mc_short)(const int NCO, const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w,
+                   const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0, ptrdiff_t n,
+                   ptrdiff_t wq, ptrdiff_t wo)
+{
+    const FC_MASK_T mask = (FC_MASK_T)((1u << n) - 1u);
+    FC_VT acc[FC_MC_CO_MAX];
+    for (int c = 0; c < NCO; ++c)
+        acc[c] = init[c] - (FC_VT){0};
+    for (int r = 0; r < R; ++r) {
+        const FC_VT x = (FC_VT)FC_MASKLOAD(mask, in + off[r] + q0);
+        const FC_T *wr = w + (ptrdiff_t)r * NCO;
+        for (int c = 0; c < NCO; ++c)
+            acc[c] += (wr[c] - (FC_VT){0}) * x;
+    }
+    const ptrdiff_t row = q0 / wq, col = q0 - row * wq;
+    for (int c = 0; c < NCO; ++c)
+        FC_FN(fc_mc_put)(out + c * ostride, row, col, wq, wo, acc[c], n);
+}
+#endif
 
 static inline __attribute__((always_inline)) void
 FC_FN(fc_mc_run)(const int NCO, const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w,
@@ -157,8 +183,25 @@ FC_FN(fc_mc_)(const FC_T *in, const ptrdiff_t *off, int R, const FC_T *w, int nc
               const FC_T *init, FC_T *out, ptrdiff_t ostride, ptrdiff_t q0, ptrdiff_t q1,
               ptrdiff_t wq, ptrdiff_t wo)
 {
-    if (q1 - q0 < FC_NL || nco < 1 || nco > FC_MC_CO_MAX) {
+    if (nco < 1 || nco > FC_MC_CO_MAX || q1 <= q0) {
         FC_FN(fc_mc_scalar)(in, off, R, w, nco, init, out, ostride, q0, q1, wq, wo);
+        return;
+    }
+    if (q1 - q0 < FC_NL) {
+#if defined(__AVX512F__) && FC_VEC_BYTES == 64
+        switch (nco) {
+#define FC_MC_SHORT(K)                                                                \
+    case K:                                                                           \
+        FC_FN(fc_mc_short)(K, in, off, R, w, init, out, ostride, q0, q1 - q0, wq, wo); \
+        break;
+        FC_MC_SHORT(1) FC_MC_SHORT(2) FC_MC_SHORT(3) FC_MC_SHORT(4) FC_MC_SHORT(5)
+        FC_MC_SHORT(6) FC_MC_SHORT(7) FC_MC_SHORT(8)
+#undef FC_MC_SHORT
+        default: break;
+        }
+#else
+        FC_FN(fc_mc_scalar)(in, off, R, w, nco, init, out, ostride, q0, q1, wq, wo);
+#endif
         return;
     }
     switch (nco) {
